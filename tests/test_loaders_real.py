@@ -426,3 +426,14 @@ def test_bad_arguments(cifar10):
         load_dataset("cifar10", cifar10[0], "validation")
     with pytest.raises(ValueError, match="image_size must be a positive int"):
         load_dataset("cifar10", cifar10[0], "test", image_size=0)
+
+
+def test_cub_line_numbers_count_blank_lines(cub):
+    # numpy's fast parser skips blank lines; the reported line must still be the file's line
+    root, w = cub
+    path = w["cub"] / "parts" / "part_locs.txt"
+    lines = path.read_text().splitlines()
+    lines[5] = "1 6 7.0 2.0 3"
+    path.write_text("\n\n".join(lines[:3]) + "\n" + "\n".join(lines[3:]) + "\n")
+    with pytest.raises(ValueError, match=r"part_locs.txt, line 8: visible must be one of"):
+        load_cub200(root)

@@ -34,9 +34,11 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
+import itertools
 import os
 import pickle
 import re
+import warnings
 from array import array
 from functools import lru_cache, partial
 from pathlib import Path
@@ -587,6 +589,34 @@ def _per_image(path: Path, dataset: str, image_ids: Sequence[int], n_fields: int
     return values, np.array([table[i][0] for i in image_ids])
 
 
+def _numeric_rows(path: Path, dataset: str, width: int, n_fields: int, extra_fields_ok: bool):
+    """The first ``width`` numbers of each non-blank row (``n_fields`` per row, or more with
+    ``extra_fields_ok``) and a function from row index to line number.
+
+    numpy's C parser reads well-formed files (the real CUB attribute file has 3.7M rows);
+    when it refuses one, the line-by-line reader finds and names the offending line.
+    """
+    table = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns on an empty file: the slow path decides
+        try:
+            table = np.loadtxt(path, dtype=np.float64, ndmin=2, comments=None,
+                               usecols=range(n_fields) if extra_fields_ok else None)
+        except ValueError:
+            pass
+    if table is not None and table.ndim == 2 and table.shape[1] == n_fields and len(table):
+        def line_of(row: int) -> int:
+            with open(path, encoding="utf-8") as f:
+                nonblank = (lineno for lineno, line in enumerate(f, 1) if line.strip())
+                return next(itertools.islice(nonblank, row, None))
+        return table[:, :width], line_of
+    flat, linenos = array("d"), array("q")
+    for lineno, fields in _rows(path, dataset, (n_fields, None if extra_fields_ok else n_fields)):
+        flat.extend(_numbers(fields[:width], float, path, lineno, dataset))
+        linenos.append(lineno)
+    return np.frombuffer(flat, dtype=np.float64).reshape(-1, width), linenos.__getitem__
+
+
 def _per_image_item(path: Path, dataset: str, image_ids: Sequence[int], n_items: int,
                     n_values: int, what: str, allowed: dict[int, tuple] | None = None,
                     unread: int = 0, extra_fields_ok: bool = False) -> np.ndarray:
@@ -594,26 +624,21 @@ def _per_image_item(path: Path, dataset: str, image_ids: Sequence[int], n_items:
 
     Every (image, item) pair must appear exactly once; ``allowed`` maps a value column (0-based
     among v1 .. vk) to the values it may take, given as ``(name, values)``. ``unread`` more
-    fields must follow the values (CUB's annotation time), but are not parsed. With ``extra_fields_ok`` a row may carry
-    more fields than ``2 + k + unread`` (only the first ``2 + k`` are read): the known quirk of CUB's
-    ``image_attribute_labels.txt``, where a few rows have extra columns. Rows are parsed in
-    one pass into flat buffers and checked with numpy (the real attribute file has 3.7M rows).
+    fields must follow the values (CUB's annotation time) but are not used. With
+    ``extra_fields_ok`` a row may carry more than ``2 + k + unread`` fields (only the first
+    ``2 + k`` are read): the known quirk of CUB's ``image_attribute_labels.txt``, where a few
+    rows have extra columns.
     """
     width = 2 + n_values
-    flat, linenos = array("d"), array("q")
-    n_fields = width + unread
-    for lineno, fields in _rows(path, dataset, (n_fields, None if extra_fields_ok else n_fields)):
-        flat.extend(_numbers(fields[:width], float, path, lineno, dataset))
-        linenos.append(lineno)
-    table = np.frombuffer(flat, dtype=np.float64).reshape(-1, width)
-    linenos = np.frombuffer(linenos, dtype=np.int64)
+    table, line_of = _numeric_rows(path, dataset, width, width + unread, extra_fields_ok)
 
     def fail(mask, message):
         first = np.flatnonzero(mask)
         if len(first):
-            raise ValueError(f"{dataset}: {path}, line {linenos[first[0]]}: {message}: "
+            raise ValueError(f"{dataset}: {path}, line {line_of(int(first[0]))}: {message}: "
                              f"{table[first[0]].tolist()}")
 
+    fail(~np.isfinite(table).all(axis=1), "values must be finite")
     ids = table[:, :2]
     fail((ids != np.round(ids)).any(axis=1), f"image and {what} ids must be integers")
     lookup = np.full(max(image_ids) + 2, -1, dtype=np.int64)
