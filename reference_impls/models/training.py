@@ -105,3 +105,22 @@ def train_model(model: nn.Module, train_set, test_set, epochs: int = 5, batch_si
                "n_test": final["n"], "epochs": epochs,
                "train_seconds": float(history["seconds"].sum()) if len(history) else 0.0}
     return history, metrics
+
+
+def save_checkpoint(path, model, arch: str, n_classes: int, options: dict, spec: dict) -> None:
+    """Save weights with what rebuilds the model: ``build_model(arch, n_classes, **options)``."""
+    torch.save({"arch": arch, "n_classes": n_classes, "options": dict(options),
+                "state_dict": model.state_dict(), "spec": spec}, path)
+
+
+def load_checkpoint(path, device="cpu") -> nn.Module:
+    """Rebuild and load a model saved by :func:`save_checkpoint` (eval mode)."""
+    from .zoo import build_model
+
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError) as err:
+        raise ValueError(f"{path}: unreadable checkpoint ({err}); rerun the train_model rule") from err
+    model = build_model(ckpt["arch"], ckpt["n_classes"], **ckpt["options"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval()

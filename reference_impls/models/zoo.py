@@ -160,6 +160,9 @@ def build_model(arch: str, n_classes: int, in_channels: int = 3, weights_path=No
             return MLP(n_classes, **kwargs)
         return EMBEDDED[arch](n_classes, in_channels=in_channels, **kwargs)
     if arch in TORCHVISION_STAGES:
+        if in_channels != 3 or kwargs:
+            raise ValueError(f"{arch}: torchvision architectures take 3-channel images and no "
+                             f"options; got in_channels={in_channels}, options={kwargs}")
         return build_torchvision(arch, n_classes, weights_path)
     raise ValueError(f"unknown architecture '{arch}'; known: {available_architectures()}")
 

@@ -1,0 +1,33 @@
+# Two commands a new user needs:  make reproduce  |  make test
+# Both create .venv and install the pinned package once (a stamp file makes reruns instant).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CORES ?= all
+PROFILE ?= default
+
+.PHONY: setup reproduce test dry-run lint clean-results
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --printshellcmds --show-failed-logs
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+dry-run: $(STAMP)
+	$(BIN)/snakemake -n --cores 1 --config profile=$(PROFILE)
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+clean-results:
+	rm -rf results/$(PROFILE) .snakemake
