@@ -15,14 +15,28 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/craft.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:
     input:
         foundation_targets(),
+        craft_targets(),
+        compare_targets(),
     default_target: True
 
 
 rule foundation:
     input:
         foundation_targets(),
+
+
+rule craft:
+    input:
+        craft_targets(),
+
+
+rule compare:
+    input:
+        compare_targets(),
