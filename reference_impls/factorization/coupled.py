@@ -226,8 +226,8 @@ class CoupledNMF(BaseEstimator):
         lam = self._weights()
         max_iter = check_positive_int(self.max_iter, "max_iter")
         tol = check_non_negative_number(self.tol, "tol")
-        dtype = resolve_dtype(self.dtype)
         first = (list(D) + list(A))[:1]
+        dtype = resolve_dtype(self.dtype, first[0] if first else None)
         device = first[0].device if (self.device is None and first and isinstance(first[0], torch.Tensor)) else get_device(self.device)
         mats, n_pix, N = self._check_inputs(D, A, dtype, device)
         d = check_rank(self.n_components, (N, sum(M.shape[0] for M in mats)), "the stacked matrices [D; A]")

@@ -267,7 +267,7 @@ class NMF(_LowRankTransformer):
         return like_input(Wt.T.contiguous(), X)
 
     def _fit(self, X, W_init, H_init):
-        dtype = resolve_dtype(self.dtype)
+        dtype = resolve_dtype(self.dtype, X)
         device = self._device_for(X)
         Xt = check_matrix(X, "X", dtype=dtype, device=device, non_negative=True).detach()
         r, max_iter, tol, (l1W, l2W, l1H, l2H) = self._check_params(Xt.shape)

@@ -126,7 +126,7 @@ class SemiNMF(_LowRankTransformer):
     def _fit(self, X):
         check_choice(self.solver, "solver", ("hals", "mu"))
         check_choice(self.init, "init", ("kmeans", "random"))
-        dtype = resolve_dtype(self.dtype)
+        dtype = resolve_dtype(self.dtype, X)
         Xt = check_matrix(X, "X", dtype=dtype, device=self._device_for(X)).detach()
         r = check_rank(self.n_components, Xt.shape, "X")
         max_iter = check_positive_int(self.max_iter, "max_iter")
