@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 PROFILE ?= default
 
-.PHONY: setup reproduce test dry-run lint clean-results
+.PHONY: setup reproduce test check update-expected report dry-run lint clean-results
 
 setup: $(STAMP)
 
@@ -22,6 +22,15 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	$(BIN)/python -m reference_impls.regression check --profile $(PROFILE)
+
+update-expected: $(STAMP)
+	$(BIN)/python -m reference_impls.regression update --profile $(PROFILE)
+
+report: $(STAMP)
+	$(BIN)/snakemake --cores 1 --config profile=$(PROFILE) --report results/$(PROFILE)/report.html
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n --cores 1 --config profile=$(PROFILE)

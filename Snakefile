@@ -24,7 +24,9 @@ rule all:
         foundation_targets(),
         craft_targets(),
         compare_targets(),
+        f"{RESULTS}/claims.csv",
     default_target: True
+
 
 
 rule foundation:

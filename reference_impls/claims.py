@@ -45,3 +45,30 @@ def results_frame(rows) -> pd.DataFrame:
     if missing:
         raise ValueError(f"result rows lack columns {missing}")
     return frame[RESULT_COLUMNS + [c for c in frame.columns if c not in RESULT_COLUMNS]]
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "/").replace("\n", " ")
+
+
+def claims_markdown(ledger: pd.DataFrame) -> str:
+    """Per paper: each claim, the paper's number, ours, and whether it holds."""
+    lines = ["# Claims ledger", "",
+             "Each paper's checkable claims regenerated at this profile's scale. A claim that "
+             "does not hold is a finding about the embedded analogue, explained in its note.", ""]
+    if ledger.empty:
+        return "\n".join(lines + ["No paper rule has written claims yet.", ""])
+    for paper, rows in ledger.groupby("paper", sort=False):
+        held = int(rows["holds"].astype(str).str.lower().eq("true").sum())
+        lines += [f"## {paper} ({held} of {len(rows)} hold)", "",
+                  "| claim | source | statement | paper | ours | comparison | holds | note |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for _, r in rows.iterrows():
+            holds = "yes" if str(r["holds"]).lower() == "true" else "**no**"
+            lines.append("| " + " | ".join(_cell(r[c]) for c in ["claim_id", "source",
+                         "statement", "paper_value", "our_value", "comparison"])
+                         + f" | {holds} | {_cell(r['note']) if pd.notna(r['note']) else ''} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA, FastICA, MiniBatchDictionaryLearning
+import torch
+from sklearn.decomposition import PCA, FastICA
 
 from ..factorization import NMF, SemiNMF, nnls
-from ..utils import as_numpy
+from ..factorization.sparse_coding import fista_codes, learn_dictionary
+from ..utils import as_numpy, as_tensor
 
 
 class NMFConcepts(NMF):
@@ -68,22 +70,30 @@ class ICAConcepts(_SklearnConcepts):
                        whiten="unit-variance", random_state=self.random_state)
 
 
-class DictionaryConcepts(_SklearnConcepts):
-    """A sparse dictionary (Mairal et al. 2009, minibatch) with lasso codes."""
+class DictionaryConcepts(TransformerMixin, BaseEstimator):
+    """A sparse dictionary with l1 codes (unit-norm atoms; batched FISTA, see
+    :mod:`reference_impls.factorization.sparse_coding`). ``alpha`` is relative to the mean
+    row norm of the training data, so one value fits layers of any scale."""
 
-    def __init__(self, n_components=10, alpha=0.1, batch_size=256, max_iter=20,
-                 random_state=None):
+    def __init__(self, n_components=10, alpha=0.05, n_iter=30, random_state=None):
         self.n_components = n_components
         self.alpha = alpha
-        self.batch_size = batch_size
-        self.max_iter = max_iter
+        self.n_iter = n_iter
         self.random_state = random_state
 
-    def _make(self):
-        return MiniBatchDictionaryLearning(
-            self.n_components, alpha=self.alpha, batch_size=self.batch_size,
-            max_iter=self.max_iter, transform_algorithm="lasso_lars",
-            transform_alpha=self.alpha, random_state=self.random_state)
+    def fit(self, A, y=None):
+        A = as_tensor(as_numpy(A, np.float32))
+        self.alpha_ = float(self.alpha * A.norm(dim=1).mean())
+        D, _ = learn_dictionary(A, self.n_components, self.alpha_, self.n_iter,
+                                random_state=self.random_state)
+        self.components_ = D.numpy()
+        self.n_features_in_ = D.shape[1]
+        return self
+
+    def transform(self, A):
+        U = fista_codes(as_tensor(as_numpy(A, np.float32)), torch.from_numpy(self.components_),
+                        self.alpha_, n_iter=100)
+        return U.numpy()
 
     def inverse_transform(self, U):
         return (as_numpy(U, np.float32) @ self.components_).astype(np.float32)

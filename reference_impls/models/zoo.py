@@ -49,6 +49,12 @@ class SmallCNN(nn.Module):
         """Logits from ``stage4`` activations (N x C x H x W)."""
         return self.fc(self.pool(a).flatten(1))
 
+    def head_channels_last(self, a, bias=None):
+        """:meth:`head` on channels-last maps ``(N, H, W, C)`` (or pooled ``(N, C)``) plus an
+        optional per-channel ``bias``; pooling first avoids a permuted copy."""
+        pooled = a.mean(tuple(range(1, a.ndim - 1))) if a.ndim > 2 else a
+        return self.fc(pooled if bias is None else pooled + bias)
+
     def forward(self, x):
         return self.head(self.features(x))
 
@@ -92,8 +98,8 @@ class SmallResNet(nn.Module):
             x = getattr(self, name)(x)
         return x
 
-    def head(self, a):
-        return self.fc(self.pool(a).flatten(1))
+    head = SmallCNN.head
+    head_channels_last = SmallCNN.head_channels_last
 
     def forward(self, x):
         return self.head(self.features(x))

@@ -1,0 +1,211 @@
+"""Extractor registry, the comparison metrics, the claims ledger and the regression check."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from reference_impls import compare, regression
+from reference_impls.claims import claim, claims_frame, claims_markdown
+from reference_impls.methods import BUILTIN, concept_bank, make_extractor, resolve_class
+from reference_impls.models import build_model
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def relu_acts():
+    rng = np.random.default_rng(0)
+    base = rng.random((6, 24)) ** 3
+    codes = rng.random((400, 6)) * (rng.random((400, 6)) < 0.4)
+    return (codes @ base + 0.01 * rng.random((400, 24))).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_builtin_extractor_follows_the_interface(name, relu_acts):
+    ext = make_extractor(name, n_components=4, random_state=0).fit(relu_acts)
+    U = np.asarray(ext.transform(relu_acts))
+    assert U.shape == (400, 4) and concept_bank(ext).shape == (4, 24)
+    A_hat = np.asarray(ext.inverse_transform(U))
+    err = np.linalg.norm(relu_acts - A_hat) / np.linalg.norm(relu_acts)
+    assert err < (1.0 if name == "random" else 0.6), err
+    D, b = compare.affine_decoder(ext, 4, 24)
+    np.testing.assert_allclose(U @ D + b, A_hat, rtol=1e-3, atol=1e-3 * np.abs(A_hat).max())
+
+
+def test_learned_methods_beat_the_random_control(relu_acts):
+    errors = {}
+    for name in ("nmf", "pca", "random"):
+        ext = make_extractor(name, n_components=6, random_state=0).fit(relu_acts)
+        A_hat = np.asarray(ext.inverse_transform(ext.transform(relu_acts)))
+        errors[name] = np.linalg.norm(relu_acts - A_hat) / np.linalg.norm(relu_acts)
+    assert errors["nmf"] < 0.1 and errors["pca"] < 0.1 and errors["random"] > 3 * errors["nmf"]
+
+
+def test_a_class_from_outside_the_package_joins_by_name(tmp_path, monkeypatch, relu_acts):
+    (tmp_path / "my_methods.py").write_text(textwrap.dedent("""
+        import numpy as np
+        class TopChannels:
+            def __init__(self, n_components=3):
+                self.n_components = n_components
+            def fit(self, A, y=None):
+                top = np.argsort(-A.var(0))[: self.n_components]
+                self.components_ = np.eye(A.shape[1], dtype=np.float32)[top]
+                return self
+            def transform(self, A):
+                return A @ self.components_.T
+            def inverse_transform(self, U):
+                return U @ self.components_
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ext = make_extractor("my_methods:TopChannels", {}, n_components=5, random_state=1)
+    assert ext.n_components == 5  # random_state is not passed to a class without it
+    ext.fit(relu_acts)
+    assert concept_bank(ext).shape == (5, 24)
+
+
+def test_registry_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match="built-in name"):
+        resolve_class("nmff")
+    with pytest.raises(ValueError, match="cannot import module 'no_such_pkg'"):
+        resolve_class("no_such_pkg:X")
+    with pytest.raises(ValueError, match="has no 'Nope'"):
+        resolve_class("reference_impls.methods.baselines:Nope")
+    with pytest.raises(TypeError, match="lacks"):
+        resolve_class("numpy:ndarray")
+    with pytest.raises(TypeError, match="bad parameters"):
+        make_extractor("pca", {"colour": "red"})
+
+
+def test_non_affine_decoder_is_rejected():
+    class Squares:
+        def inverse_transform(self, U):
+            return np.asarray(U) ** 2 @ np.ones((2, 3))
+    with pytest.raises(ValueError, match="not affine"):
+        compare.affine_decoder(Squares(), 2, 3)
+
+
+def test_hard_assignments_keep_dead_patches_in_their_own_bin():
+    U = np.array([[0.0, 2.0, 1.0], [0.0, 0.0, 0.0], [3.0, 1.0, 0.0]])
+    assert compare.hard_assignments(U).tolist() == [1, 3, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny_setup():
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 3, widths=(4, 4, 4, 16)).eval()
+    rng = np.random.default_rng(1)
+    train = np.maximum(rng.standard_normal((60, 16, 4, 4)), 0).astype(np.float32)
+    test = np.maximum(rng.standard_normal((45, 16, 4, 4)), 0).astype(np.float32)
+    labels = np.arange(45) % 3
+    attrs = np.stack([labels == 0, (np.arange(45) // 3) % 2 == 0], 1).astype(int)
+    return model, train, test, labels, attrs
+
+
+def test_fit_and_evaluate_and_collect(tiny_setup):
+    model, train, test, labels, attrs = tiny_setup
+    fits = []
+    for name, rank, seed in [("nmf", 4, 0), ("nmf", 4, 1), ("nmf", 2, 0), ("pca", 4, 0),
+                             ("pca", 4, 1)]:
+        res = compare.fit_and_evaluate(name, {}, train, test, labels, attrs, model,
+                                       n_components=rank, seed=seed, n_fit_rows=500,
+                                       n_stability_rows=200, evaluate=rank == 4,
+                                       n_fidelity_per_class=5, n_design=8)
+        fits.append({**res, "meta": {"method": name, "n_components": rank, "seed": seed}})
+    scores = fits[0]["scores"]
+    assert set(scores) == {"reconstruction_error", "deletion_auc", "insertion_auc",
+                           "attribute_svm_accuracy", "bona_accuracy", "fit_seconds"}
+    assert 0 < scores["reconstruction_error"] < 1
+    assert set(fits[2]["scores"]) == {"fit_seconds"}  # rank-sweep fit: stability only
+    long = compare.collect_metrics(fits, 4, {"dataset": "d", "model": "m", "layer": "l"})
+    nmf = long[long.method == "nmf"].set_index(["seed", "metric"])["value"]
+    assert 0 < nmf[("all", "cka_stability_seeds")] <= 1
+    assert 0 < nmf[("all", "cka_stability_ranks")] <= 1
+    assert nmf[("all", "dictionary_stability")] <= 1
+    pca = long[long.method == "pca"].set_index(["seed", "metric"])["value"]
+    assert pca[("all", "dictionary_stability")] == pytest.approx(1, abs=1e-4)  # deterministic
+    md = compare.summary_markdown(long)
+    assert md.count("**") >= 2 and "| nmf |" in md and "reconstruction_error ↓" in md
+
+
+def _metrics_frame():
+    return pd.DataFrame({"method": ["nmf", "nmf", "pca"], "dataset": "parts", "model": "cnn",
+                         "layer": "stage4", "seed": ["0", "0", "0"], "n_components": 10,
+                         "metric": ["reconstruction_error", "fit_seconds", "reconstruction_error"],
+                         "value": [0.30, 2.0, 0.28]})
+
+
+def _write(results, expected, metrics, claims):
+    (results / "compare").mkdir(parents=True, exist_ok=True)
+    metrics.to_csv(results / "compare" / "metrics.csv", index=False)
+    claims.to_csv(results / "claims.csv", index=False)
+
+
+def test_regression_check_names_the_drifting_metric_and_flipped_claim(tmp_path):
+    results, expected = tmp_path / "default", tmp_path / "expected" / "default"
+    tol = tmp_path / "tol.yaml"
+    tol.write_text("default: {abs: 0.01, rel: 0}\nmetrics:\n  fit_seconds: skip\n")
+    claims = claims_frame([claim("craft", "c1", "Fig. 6", "Sobol beats TCAV", 0.1, 0.2, "<",
+                                 True)])
+    _write(results, expected, _metrics_frame(), claims)
+    regression.update(results, expected)
+    assert regression.check(results, expected, tol) == []
+    # wall time is skipped; a value inside tolerance passes
+    m = _metrics_frame()
+    m.loc[1, "value"] = 50.0
+    m.loc[0, "value"] = 0.305
+    _write(results, expected, m, claims)
+    assert regression.check(results, expected, tol) == []
+    # perturbing one stored expected value makes the check fail, naming the metric
+    exp = pd.read_csv(expected / "compare_metrics.csv")
+    exp.loc[2, "value"] = 0.35
+    exp.to_csv(expected / "compare_metrics.csv", index=False)
+    failures = regression.check(results, expected, tol)
+    assert len(failures) == 1 and "method=pca" in failures[0]
+    assert "metric=reconstruction_error" in failures[0] and "expected 0.35" in failures[0]
+    flipped = claims.assign(holds=False)
+    _write(results, expected, m, flipped)
+    assert any(f.startswith("FLIPPED  claim craft/c1") for f in regression.check(results, expected, tol))
+
+
+def test_regression_cli_exit_codes(tmp_path):
+    results = tmp_path / "res"
+    _write(results / "default", None, _metrics_frame(),
+           claims_frame([claim("p", "a", "T1", "s", 1, 1, "=", True)]))
+    (results / "expected").mkdir()
+    (results / "expected" / "tolerances.yaml").write_text("default: {abs: 0.0, rel: 0.0}\n")
+    run = lambda action: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "reference_impls.regression", action, "--results", str(results)],
+        capture_output=True, text=True)
+    assert run("check").returncode == 1  # no expected values yet
+    assert run("update").returncode == 0
+    ok = run("check")
+    assert ok.returncode == 0 and "passed" in ok.stdout
+    with pytest.raises(ValueError, match="'default' entry"):
+        regression.load_tolerances(tmp_path / "res" / "default" / "claims.csv")
+
+
+def test_claims_ledger_rows_and_markdown():
+    with pytest.raises(TypeError, match="holds must be a bool"):
+        claim("p", "x", "T", "s", 1, 2, "<", np.bool_(True).item() and "yes")
+    with pytest.raises(ValueError, match="NaN"):
+        claim("p", "x", "T", "s", 1, float("nan"), "<", True)
+    ledger = claims_frame([claim("craft", "a", "Fig. 6", "s1", 0.1, 0.2, "<", True),
+                           claim("craft", "b", "Fig. 6", "s2", 0.1, 0.05, ">", False, "why")])
+    md = claims_markdown(ledger)
+    assert "## craft (1 of 2 hold)" in md and "**no**" in md and "why" in md
+    with pytest.raises(ValueError, match="duplicate"):
+        claims_frame([claim("p", "a", "T", "s", 1, 1, "=", True)] * 2)
+
+
+def test_a_method_added_by_config_alone_enters_the_dag(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("compare:\n  methods:\n    my_method: {class: 'my_pkg.mod:MyExtractor'}\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--nolock",
+                          "--cores", "1", "--configfile", str(extra)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "results/default/compare/fits/my_method/r10_s0.npz" in run.stdout
