@@ -13,7 +13,43 @@ what the HALS row updates read and write.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
+
+
+@contextmanager
+def one_thread(enabled: bool = True):
+    """Run the enclosed CPU ops on one thread; yields the thread count to restore for products.
+
+    Row sweeps, Gram-sized products and elementwise updates touch r x m arrays: they are
+    memory-bound and short, so OpenMP fork/join dominates them, and on a shared machine a
+    descheduled worker thread stalls each such op by a scheduler time slice (measured here:
+    a 25 x 20000 gemv took 12 ms on 2 busy cores against 0.09 ms on one thread). Solvers run
+    their loop inside this context and give the big products with ``X`` all threads back
+    through :func:`mm_threads`.
+    """
+    n = torch.get_num_threads()
+    if not enabled or n == 1:
+        yield n
+        return
+    torch.set_num_threads(1)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(n)
+
+
+def mm_threads(a: torch.Tensor, b: torch.Tensor, n_threads: int) -> torch.Tensor:
+    """``a @ b`` on ``n_threads`` CPU threads, from inside :func:`one_thread`."""
+    if n_threads <= 1 or torch.get_num_threads() == n_threads:
+        return a @ b
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        return a @ b
+    finally:
+        torch.set_num_threads(before)
 
 
 def objective_from_grams(
@@ -103,14 +139,29 @@ def hals_update(
     return first
 
 
+# Cost model of one HALS sweep relative to the Gram products, in GEMM multiply-adds: the
+# row updates are matrix-vector products and elementwise ops, memory-bound at roughly an
+# eighth of GEMM's rate per flop, and each of the r rows pays ~10 us of Python and dispatch
+# (about 2.5e5 multiply-adds of GEMM time). Measured on the 2-core benchmark machine
+# (benchmarks/bench_nmf.py): a 25 x 20000 sweep takes 3.7 ms, a 25 x 512 one 0.5 ms, and a
+# 20000 x 512 x 25 product 10-25 ms.
+SWEEP_FLOP_COST = 8.0
+SWEEP_ROW_OVERHEAD = 2.5e5
+
+
 def gillis_max_inner(m: int, r: int, other: int, alpha: float = 0.5) -> int:
     """Inner-sweep budget ``1 + alpha * rho`` of Gillis & Glineur (2012, Sec. 3.1).
 
-    ``rho`` is the cost of the Gram products (``other * m * r``) over the cost of one sweep
-    (``m * r^2``), both counted for the factor with ``m`` columns.
+    ``rho`` is the cost of the Gram products (``other * m * r + other * r^2``) over the cost
+    of one sweep of the factor with ``m`` columns. Gillis & Glineur count both in flops
+    (``rho ~ other / r``); here a sweep is charged at its real price on a CPU (see
+    ``SWEEP_FLOP_COST``), which for a 20000 x 512 rank-25 problem gives 2 sweeps for W
+    instead of 11 and 15 for H instead of 385 -- with the flop count the sweeps took
+    longer than the products they were meant to amortise.
     """
-    rho = 1.0 + (other * m + other * r) / (m * (r + 1.0))
-    return max(1, int(1 + alpha * rho))
+    gram = other * m * r + other * r * r
+    sweep = SWEEP_FLOP_COST * m * r * r + SWEEP_ROW_OVERHEAD * r
+    return max(1, int(1 + alpha * gram / sweep))
 
 
 def mu_update(

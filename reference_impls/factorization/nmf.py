@@ -17,7 +17,9 @@ from ._updates import (
     admm_update,
     gillis_max_inner,
     hals_update,
+    mm_threads,
     mu_update,
+    one_thread,
     objective_from_grams,
     penalty,
     residual_sq_norm,
@@ -39,27 +41,35 @@ SOLVERS = ("hals", "mu", "admm")
 INITS = ("nndsvd", "nndsvda", "random", "custom")
 
 
-def randomized_svd(X: torch.Tensor, rank: int, generator: torch.Generator, n_oversamples: int = 10, n_iter: int | None = None):
+def randomized_svd(
+    X: torch.Tensor,
+    rank: int,
+    generator: torch.Generator,
+    n_oversamples: int = 10,
+    n_iter: int | None = None,
+    threads: int = 0,
+):
     """Truncated SVD by randomized range finding (Halko, Martinsson & Tropp 2011, Alg. 4.4).
 
     Returns ``U`` (n x rank), ``S`` (rank,), ``Vt`` (rank x p). The test matrix is drawn on
     the CPU from ``generator`` so results do not depend on the device. ``n_iter`` defaults to
-    scikit-learn's choice (7 power iterations for a small rank, else 4).
+    scikit-learn's choice (7 power iterations for a small rank, else 4). With ``threads``
+    > 0, called inside :func:`one_thread`, the products with ``X`` use that many threads.
     """
     n, p = X.shape
     k = min(rank + n_oversamples, n, p)
     if n_iter is None:
         n_iter = 7 if rank < 0.1 * min(n, p) else 4
     omega = torch.randn(p, k, generator=generator, dtype=X.dtype).to(X.device)
-    Q = torch.linalg.qr(X @ omega).Q
+    Q = torch.linalg.qr(mm_threads(X, omega, threads)).Q
     for _ in range(n_iter):
-        Q = torch.linalg.qr(X.T @ Q).Q
-        Q = torch.linalg.qr(X @ Q).Q
-    Uh, S, Vt = torch.linalg.svd(Q.T @ X, full_matrices=False)
+        Q = torch.linalg.qr(mm_threads(X.T, Q, threads)).Q
+        Q = torch.linalg.qr(mm_threads(X, Q, threads)).Q
+    Uh, S, Vt = torch.linalg.svd(mm_threads(Q.T, X, threads), full_matrices=False)
     return (Q @ Uh)[:, :rank], S[:rank], Vt[:rank]
 
 
-def initialize(X: torch.Tensor, rank: int, init: str, generator: torch.Generator):
+def initialize(X: torch.Tensor, rank: int, init: str, generator: torch.Generator, threads: int = 0):
     """Initial ``W^T`` (r x n) and ``H`` (r x p), both non-negative.
 
     ``"nndsvd"``: Boutsidis & Gallopoulos (2008) non-negative double SVD; ``"nndsvda"`` fills
@@ -72,7 +82,7 @@ def initialize(X: torch.Tensor, rank: int, init: str, generator: torch.Generator
         H = scale * torch.randn(rank, p, generator=generator, dtype=X.dtype).abs_()
         Wt = scale * torch.randn(rank, n, generator=generator, dtype=X.dtype).abs_()
         return Wt.to(X.device), H.to(X.device)
-    U, S, Vt = randomized_svd(X, rank, generator)
+    U, S, Vt = randomized_svd(X, rank, generator, threads=threads)
     x, y = U.T, Vt  # (r, n), (r, p): one singular pair per row
     xp, xn, yp, yn = x.clamp(min=0), (-x).clamp(min=0), y.clamp(min=0), (-y).clamp(min=0)
     nxp, nxn = torch.linalg.vector_norm(xp, dim=1), torch.linalg.vector_norm(xn, dim=1)
@@ -148,6 +158,17 @@ class _LowRankTransformer(TransformerMixin, BaseEstimator):
         W = nnls(Xt, self._H, l1=self._l1W, l2=self._l2W)
         return like_input(W, X)
 
+    def _set_fitted(self, X, Xt, Wt, Ht, n_iter, history, l1W=0.0, l2W=0.0):
+        """Store the fitted attributes (typed like the input ``X``) and the exact error."""
+        self._H = Ht
+        self._l1W, self._l2W = l1W, l2W
+        self.components_ = like_input(Ht, X)
+        self.n_components_ = Ht.shape[0]
+        self.n_features_in_ = Ht.shape[1]
+        self.n_iter_ = n_iter
+        self.loss_history_ = history
+        self.reconstruction_err_ = residual_sq_norm(Xt, Wt.T, Ht) ** 0.5
+
     def inverse_transform(self, W):
         """Reconstruction ``W @ components_`` (n_samples x n_features), typed like ``W``."""
         check_is_fitted(self, "components_")
@@ -198,6 +219,9 @@ class NMF(_LowRankTransformer):
         Compute device; ``None`` is the tensor's device for tensors, else CUDA if present.
     dtype : {"float32", "float64", None}, default="float32"
         Compute precision; ``None`` keeps float64 inputs in float64.
+    callback : callable or None, default=None
+        Called as ``callback(n_iter, objective)`` after the initialization (``n_iter=0``)
+        and every outer iteration, e.g. to time convergence.
 
     Attributes
     ----------
@@ -227,6 +251,7 @@ class NMF(_LowRankTransformer):
         random_state=None,
         device=None,
         dtype="float32",
+        callback=None,
     ):
         self.n_components = n_components
         self.solver = solver
@@ -239,6 +264,7 @@ class NMF(_LowRankTransformer):
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
+        self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -270,8 +296,9 @@ class NMF(_LowRankTransformer):
         dtype = resolve_dtype(self.dtype, X)
         device = self._device_for(X)
         Xt = check_matrix(X, "X", dtype=dtype, device=device, non_negative=True).detach()
-        r, max_iter, tol, (l1W, l2W, l1H, l2H) = self._check_params(Xt.shape)
+        r, max_iter, tol, weights = self._check_params(Xt.shape)
         n, p = Xt.shape
+        start = None
         if self.init == "custom":
             if W_init is None or H_init is None:
                 raise ValueError('init="custom" needs both W and H passed to fit')
@@ -282,21 +309,40 @@ class NMF(_LowRankTransformer):
                     f"custom W and H must have shapes {(n, r)} and {(r, p)}, got "
                     f"{tuple(Wc.shape)} and {tuple(Hc.shape)}"
                 )
-            Wt, Ht = Wc.detach().T.contiguous(), Hc.detach().clone()
-        else:
-            Wt, Ht = initialize(Xt, r, self.init, torch_generator(self.random_state))
+            start = Wc.detach().T.contiguous(), Hc.detach().clone()
+        # Everything but the products with X runs on one thread (see one_thread).
+        with one_thread(Xt.device.type == "cpu") as threads:
+            if start is None:
+                start = initialize(Xt, r, self.init, torch_generator(self.random_state), threads)
+            Wt, Ht, n_iter, history, duals = self._solve(Xt, *start, max_iter, tol, weights, threads)
+        self._set_fitted(X, Xt, Wt, Ht, n_iter, history, *weights[:2])
+        if duals is not None:
+            dual_W, dual_H = duals
+            self.dual_W_ = like_input(dual_W.T.contiguous(), X)
+            self.dual_H_ = like_input(dual_H, X)
+        return Wt
 
+    def _solve(self, Xt, Wt, Ht, max_iter, tol, weights, threads):
+        """The outer loop: alternate W and H block updates of the chosen solver.
+
+        Returns ``W^T``, ``H``, the iteration count, the objective history and, for ADMM,
+        the KKT multipliers ``(dual of W^T, dual of H)``.
+        """
+        l1W, l2W, l1H, l2H = weights
+        (n, p), r = Xt.shape, Ht.shape[0]
         sq_norm = float(torch.linalg.vector_norm(Xt, dtype=torch.float64) ** 2)
 
         def objective(B, G):  # B = W^T X, G = W^T W for the current W
             return objective_from_grams(sq_norm, B, G, Ht) + penalty(Wt, l1W, l2W) + penalty(Ht, l1H, l2H)
 
-        history = [objective(Wt @ Xt, Wt @ Wt.T)]
+        history = [objective(mm_threads(Wt, Xt, threads), Wt @ Wt.T)]
+        if self.callback is not None:
+            self.callback(0, history[0])
         inner_W = gillis_max_inner(n, r, p)
         inner_H = gillis_max_inner(p, r, n)
-        floor = 1e-12 * max(float(Xt.mean()) / r, torch.finfo(dtype).tiny) ** 0.5
-        U_W = torch.zeros_like(Wt) if self.solver == "admm" else None
-        U_H = torch.zeros_like(Ht) if self.solver == "admm" else None
+        floor = 1e-12 * max(float(Xt.mean()) / r, torch.finfo(Xt.dtype).tiny) ** 0.5
+        admm = self.solver == "admm"
+        U_W, U_H = (torch.zeros_like(Wt), torch.zeros_like(Ht)) if admm else (None, None)
         rho_W = rho_H = None
         prev_W, prev_H = torch.empty_like(Wt), torch.empty_like(Ht)
         first = None
@@ -306,7 +352,7 @@ class NMF(_LowRankTransformer):
                 prev_W.copy_(Wt)
                 prev_H.copy_(Ht)
             # --- W step: F = W^T, G = H H^T, B = H X^T
-            B, G = Ht @ Xt.T, Ht @ Ht.T
+            B, G = mm_threads(Ht, Xt.T, threads), Ht @ Ht.T
             if self.solver == "hals":
                 change = hals_update(Wt, G, B, l1W, l2W, inner_W)
             elif self.solver == "mu":
@@ -314,7 +360,7 @@ class NMF(_LowRankTransformer):
             else:
                 rho_W = admm_update(Wt, U_W, G, B, l1W, l2W, inner_W, prev_rho=rho_W)
             # --- H step: G = W^T W, B = W^T X
-            B, G = Wt @ Xt, Wt @ Wt.T
+            B, G = mm_threads(Wt, Xt, threads), Wt @ Wt.T
             if self.solver == "hals":
                 change += hals_update(Ht, G, B, l1H, l2H, inner_H)
             elif self.solver == "mu":
@@ -324,6 +370,8 @@ class NMF(_LowRankTransformer):
             else:
                 rho_H = admm_update(Ht, U_H, G, B, l1H, l2H, inner_H, prev_rho=rho_H)
             history.append(objective(B, G))
+            if self.callback is not None:
+                self.callback(n_iter, history[-1])
             if self.solver != "hals":
                 change = float(prev_W.sub_(Wt).abs_().sum() + prev_H.sub_(Ht).abs_().sum())
             if first is None:
@@ -331,25 +379,15 @@ class NMF(_LowRankTransformer):
             if change <= tol * first:
                 break
 
-        if self.solver == "admm":
+        if admm:
             # Tighten both sub-problems at the final point so the duals satisfy the KKT
             # conditions to solver precision, not just to the loose inner tolerance.
-            rho_W = admm_update(Wt, U_W, Ht @ Ht.T, Ht @ Xt.T, l1W, l2W, 500, 1e-12, prev_rho=rho_W)
-            rho_H = admm_update(Ht, U_H, Wt @ Wt.T, Wt @ Xt, l1H, l2H, 500, 1e-12, prev_rho=rho_H)
-            dual_W = rho_W * U_W + l1W + l2W * Wt
-            dual_H = rho_H * U_H + l1H + l2H * Ht
-            self.dual_W_ = like_input(dual_W.T.contiguous(), X)
-            self.dual_H_ = like_input(dual_H, X)
-
-        self._H = Ht
-        self._l1W, self._l2W = l1W, l2W
-        self.components_ = like_input(Ht, X)
-        self.n_components_ = r
-        self.n_features_in_ = p
-        self.n_iter_ = n_iter
-        self.loss_history_ = history
-        self.reconstruction_err_ = residual_sq_norm(Xt, Wt.T, Ht) ** 0.5
-        return Wt
-
+            B = mm_threads(Ht, Xt.T, threads)
+            rho_W = admm_update(Wt, U_W, Ht @ Ht.T, B, l1W, l2W, 500, 1e-12, prev_rho=rho_W)
+            B = mm_threads(Wt, Xt, threads)
+            rho_H = admm_update(Ht, U_H, Wt @ Wt.T, B, l1H, l2H, 500, 1e-12, prev_rho=rho_H)
+            duals = (rho_W * U_W + l1W + l2W * Wt, rho_H * U_H + l1H + l2H * Ht)
+            return Wt, Ht, n_iter, history, duals
+        return Wt, Ht, n_iter, history, None
 
 __all__ = ["NMF", "initialize", "randomized_svd", "elastic_net_weights"]

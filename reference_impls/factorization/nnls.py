@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from ._updates import fold_penalties, hals_sweep
+from ._updates import fold_penalties, hals_sweep, one_thread
 from ._validation import (
     check_matrix,
     check_non_negative_number,
@@ -83,12 +83,13 @@ def solve_nnls(
         ref = float(torch.linalg.vector_norm(B.clamp(min=0)))
         if ref == 0.0:  # every row's optimum is W = 0
             return torch.zeros_like(B).T.contiguous()
-        for _ in range(max_iter):
-            hals_sweep(F, G, B)
-            grad = G @ F - B
-            pg = torch.where(F > 0, grad, grad.clamp(max=0))
-            if float(torch.linalg.vector_norm(pg)) <= tol * ref:
-                break
+        with one_thread(F.device.type == "cpu"):  # memory-bound sweeps, see one_thread
+            for _ in range(max_iter):
+                hals_sweep(F, G, B)
+                grad = G @ F - B
+                pg = torch.where(F > 0, grad, grad.clamp(max=0))
+                if float(torch.linalg.vector_norm(pg)) <= tol * ref:
+                    break
         if polish:
             z, solved = _masked_solve(G, B.T, (F > 0).T)
             Fp = z.T

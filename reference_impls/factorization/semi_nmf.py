@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ._updates import gillis_max_inner, hals_update, objective_from_grams, residual_sq_norm
+from ._updates import gillis_max_inner, hals_update, mm_threads, objective_from_grams, one_thread
 from ._validation import (
     check_choice,
     check_matrix,
@@ -141,26 +141,20 @@ class SemiNMF(_LowRankTransformer):
         inner = gillis_max_inner(n, r, p)
         floor = 1e-12 * float(Wt.max())
         n_iter = 0
-        for n_iter in range(1, max_iter + 1):
-            G, B = Ht @ Ht.T, Ht @ Xt.T
-            if self.solver == "hals":
-                hals_update(Wt, G, B, max_inner=inner)
-            else:
-                ding_update(Wt, G, B, floor)
-            B, G = Wt @ Xt, Wt @ Wt.T
-            Ht = least_squares_components(G, B)
-            history.append(objective_from_grams(sq_norm, B, G, Ht))
-            if history[-2] - history[-1] <= tol * abs(history[-2]):
-                break
+        with one_thread(Xt.device.type == "cpu") as threads:  # see one_thread's docstring
+            for n_iter in range(1, max_iter + 1):
+                G, B = Ht @ Ht.T, mm_threads(Ht, Xt.T, threads)
+                if self.solver == "hals":
+                    hals_update(Wt, G, B, max_inner=inner)
+                else:
+                    ding_update(Wt, G, B, floor)
+                B, G = mm_threads(Wt, Xt, threads), Wt @ Wt.T
+                Ht = least_squares_components(G, B)
+                history.append(objective_from_grams(sq_norm, B, G, Ht))
+                if history[-2] - history[-1] <= tol * abs(history[-2]):
+                    break
 
-        self._H = Ht
-        self._l1W = self._l2W = 0.0
-        self.components_ = like_input(Ht, X)
-        self.n_components_ = r
-        self.n_features_in_ = p
-        self.n_iter_ = n_iter
-        self.loss_history_ = history
-        self.reconstruction_err_ = residual_sq_norm(Xt, Wt.T, Ht) ** 0.5
+        self._set_fitted(X, Xt, Wt, Ht, n_iter, history)
         return Wt
 
 
