@@ -180,7 +180,19 @@ def fit_and_evaluate(class_name, params, train_acts, eval_acts, labels, attribut
     A_eval, _ = patches(eval_acts)
     rows = sample_rows(len(A_eval), n_stability_rows, 12345)  # same rows for every fit
     return {"scores": scores, "bank": concept_bank(extractor).astype(np.float32),
-            "stability_codes": as_numpy(extractor.transform(A_eval[rows]), np.float32)}
+            "stability_codes": canonical_codes(extractor, A_eval[rows])}
+
+
+def canonical_codes(extractor, A) -> np.ndarray:
+    """Codes rescaled as if every decoder atom had unit norm: ``U_k * ||D_k||``.
+
+    Factorizations are defined up to a per-concept scale (``U D = (U S)(S^-1 D)``) and linear
+    CKA is not invariant to per-column scaling, so codes of two seeds that found the same
+    concepts would otherwise look different.
+    """
+    U = as_numpy(extractor.transform(A), np.float32)
+    D, _ = affine_decoder(extractor, U.shape[1], A.shape[1])
+    return U * np.linalg.norm(D, axis=1)
 
 
 def config_hash(obj) -> str:
