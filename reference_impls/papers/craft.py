@@ -69,6 +69,35 @@ def crop_region_fractions(part_masks, boxes, crop_size: int,
     return (counts / cut.shape[1]).astype(np.float32)
 
 
+class ImageSource:
+    """Lazy images of a dataset: ``source[rows]`` is a float32 ``(k, C, H, W)`` array, row i
+    being dataset image ``indices[i]`` (default: the dataset order). Reads ``images`` when the
+    dataset holds them in memory, else calls ``load_image`` one image at a time (real data)."""
+
+    def __init__(self, dataset, indices=None):
+        self.dataset = dataset
+        self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        ids = self.indices[np.atleast_1d(np.asarray(rows, dtype=np.int64))]
+        if hasattr(self.dataset, "images"):
+            return np.asarray(self.dataset.images[ids], dtype=np.float32)
+        return np.stack([as_numpy(self.dataset.load_image(int(i)), np.float32) for i in ids])
+
+
+def crop_thumbnails(source: ImageSource, crops: dict, rows) -> np.ndarray:
+    """The native (not resized) crops of rows ``rows``: ``(k, s, s, C)`` uint8, for figures."""
+    rows = np.asarray(rows, dtype=np.int64)
+    size = int(crops["crop_size"])
+    images = source[crops["image"][rows]]
+    boxes = np.column_stack([np.arange(len(rows)), crops["top"][rows], crops["left"][rows]])
+    thumbs = cut_crops(images, boxes, size, out_size=size).permute(0, 2, 3, 1).numpy()
+    return np.round(np.clip(thumbs, 0, 1) * 255).astype(np.uint8)
+
+
 def extract_class_crops(model, dataset, layers, images_per_class: int = 80,
                         crops_per_image: int = 10, crop_fraction: float = 64 / 224,
                         seed: int = 0, batch_size: int = 256, device=None) -> dict:
@@ -76,30 +105,32 @@ def extract_class_crops(model, dataset, layers, images_per_class: int = 80,
     average-pooled activations at ``layers``. Computed once; every later step reads it.
 
     Returns arrays: ``image`` (dataset index), ``top``, ``left``, ``label`` (n,), ``crop_size``,
-    ``acts/<layer>`` (n x p, pooled), ``thumbs`` (n x s x s x 3 uint8, the native crops), and,
-    when the dataset has part masks, ``regions`` (n x 6, :func:`crop_region_fractions`) and
-    ``background`` (n,) of the source image.
+    ``acts/<layer>`` (n x p, pooled) and, when the dataset has part masks, ``regions`` (n x 6,
+    :func:`crop_region_fractions`) and ``background`` (n,) of the source image. Images are
+    read and cropped in chunks of ``batch_size`` crops, so memory stays bounded at full scale.
     """
-    images = dataset.images
-    size = crop_size_for(images.shape[-1], crop_fraction)
+    source = ImageSource(dataset)
+    shape = source[[0]].shape[-2:]
+    size = crop_size_for(int(shape[-1]), crop_fraction)
     chosen = select_class_images(dataset.targets, images_per_class, seed)
-    parts = {k: [] for k in ("image", "top", "left", "label", "thumbs")}
+    parts = {k: [] for k in ("image", "top", "left", "label")}
     acts = {layer: [] for layer in layers}
+    per_chunk = max(1, batch_size // crops_per_image)
     for c, idx in chosen.items():
-        local = random_crop_boxes(len(idx), images.shape[-2:], size, crops_per_image,
+        local = random_crop_boxes(len(idx), shape, size, crops_per_image,
                                   derive_seed(seed, PAPER, "crops", c))
-        boxes = np.column_stack([idx[local[:, 0]], local[:, 1:]])
-        crops = cut_crops(images, boxes, size).clamp_(0.0, 1.0).numpy()
-        labels = np.full(len(boxes), c, dtype=np.int64)
-        out = extract_activations(model, ArrayImageDataset(crops, labels, dataset.classes),
-                                  layers, pooled=True, batch_size=batch_size, device=device,
-                                  progress=False)
-        for layer in layers:
-            acts[layer].append(out["layers"][layer])
-        thumbs = cut_crops(images, boxes, size, out_size=size).permute(0, 2, 3, 1).numpy()
-        parts["thumbs"].append(np.round(thumbs * 255).astype(np.uint8))
-        parts["image"].append(boxes[:, 0]), parts["top"].append(boxes[:, 1])
-        parts["left"].append(boxes[:, 2]), parts["label"].append(labels)
+        for start in range(0, len(idx), per_chunk):
+            sel = local[(local[:, 0] >= start) & (local[:, 0] < start + per_chunk)]
+            images = source[idx[start:start + per_chunk]]
+            crops = cut_crops(images, np.column_stack([sel[:, 0] - start, sel[:, 1:]]), size)
+            labels = np.full(len(sel), c, dtype=np.int64)
+            out = extract_activations(
+                model, ArrayImageDataset(crops.clamp_(0.0, 1.0).numpy(), labels, dataset.classes),
+                layers, pooled=True, batch_size=batch_size, device=device, progress=False)
+            for layer in layers:
+                acts[layer].append(out["layers"][layer])
+            parts["image"].append(idx[sel[:, 0]]), parts["top"].append(sel[:, 1])
+            parts["left"].append(sel[:, 2]), parts["label"].append(labels)
     result = {k: np.concatenate(v) for k, v in parts.items()}
     result.update({f"acts/{layer}": np.concatenate(v).astype(np.float32)
                    for layer, v in acts.items()})
@@ -478,7 +509,8 @@ def confident_mistakes(logits, labels, n: int) -> np.ndarray:
     return wrong[np.argsort(-prob[wrong, pred[wrong]], kind="stable")][:n]
 
 
-def class_localisation(model, images, part_masks, labels, concepts: dict, layer: str,
+def class_localisation(model, images: ImageSource, part_masks, labels, concepts: dict,
+                       layer: str,
                        cam_layer: str, per_class: int = 30, pool: str = "coefficients",
                        batch_size: int = 64) -> pd.DataFrame:
     """:func:`localisation_table` of every class's concepts on its first ``per_class``
@@ -493,44 +525,47 @@ def class_localisation(model, images, part_masks, labels, concepts: dict, layer:
     return pd.concat(frames, ignore_index=True)
 
 
-def explain_mistakes(model, images, maps, logits, labels, concepts: dict, crops: dict,
-                     layer: str, cam_layer: str, n_images: int = 4, n_concepts: int = 2,
-                     n_crops: int = 4, sobol_design: int = 32, seed: int = 0) -> dict:
+def explain_mistakes(model, images: ImageSource, maps, logits, labels, concepts: dict,
+                     crops: dict, crop_images: ImageSource, layer: str, cam_layer: str,
+                     n_images: int = 4, n_concepts: int = 2, n_crops: int = 4,
+                     sobol_design: int = 32, seed: int = 0) -> dict:
     """Fig. 5: for the most confident mistakes, the Grad-CAM of the predicted class and the
     attribution maps of that class's ``n_concepts`` most important concepts *for the image*
-    (its own total Sobol indices, target = the predicted class), with their top crops."""
+    (its own total Sobol indices, target = the predicted class), with their top crops
+    (cut from ``crop_images``, the split the crops came from). ``images``, ``maps``,
+    ``logits`` and ``labels`` share rows (the evaluation cache's order)."""
     from ..metrics import concept_sobol_importance
 
     idx = confident_mistakes(logits, labels, n_images)
     pred = np.asarray(logits)[idx].argmax(1)
     class_pos = {int(c): k for k, c in enumerate(concepts["classes"])}
+    head = LayerHead(model, layer)
     ids, imps, cams, strips = [], [], [], []
     for i, p in zip(idx, pred):
         bank = concepts["bank"][class_pos[int(p)]]
-        craft = Craft.from_bank(bank)
-        U = craft.transform_maps(maps[i:i + 1]).mean(axis=(1, 2))
-        head = LayerHead(model, layer)
+        U = Craft.from_bank(bank).transform_maps(maps[[i]]).mean(axis=(1, 2))
         s = concept_sobol_importance(U, bank, head, [p], n_design=sobol_design,
                                      seed=derive_seed(seed, PAPER, "fig5", int(i)),
                                      reduce="none")[0]
         top = importance_to_order(s)[:n_concepts]
         ids.append(top), imps.append(s[top])
-        cams.append(concept_attribution_maps(model, images[i:i + 1], bank, layer,
+        cams.append(concept_attribution_maps(model, images[[i]], bank, layer,
                                              cam_layer=cam_layer, concepts=top)[0])
         rows = np.flatnonzero(crops["label"] == p)
-        strips.append([crops["thumbs"][rows[np.argsort(-concepts["coef"][rows, t],
-                                                       kind="stable")[:n_crops]]] for t in top])
+        strips.append([crop_thumbnails(crop_images, crops, rows[np.argsort(
+            -concepts["coef"][rows, t], kind="stable")[:n_crops]]) for t in top])
+
     def predicted_logit(logits_b, _store, b):
         return logits_b.gather(1, torch.as_tensor(pred[b])[:, None])
 
-    gradcams = grad_cam(model, images[idx], cam_layer, predicted_logit)[:, 0]
-    return {"index": idx, "true": np.asarray(labels)[idx], "pred": pred, "images": images[idx],
-            "gradcam": gradcams, "cams": np.stack(cams), "concepts": ids,
-            "importance": imps, "crops": strips}
+    shown = images[idx]
+    return {"index": idx, "true": np.asarray(labels)[idx], "pred": pred, "images": shown,
+            "gradcam": grad_cam(model, shown, cam_layer, predicted_logit)[:, 0],
+            "cams": np.stack(cams), "concepts": ids, "importance": imps, "crops": strips}
 
 
-def gradient_check_table(model, images, labels, concepts: dict, layer: str, per_class: int = 1,
-                         seed: int = 0) -> pd.DataFrame:
+def gradient_check_table(model, images: ImageSource, labels, concepts: dict, layer: str,
+                         per_class: int = 1, seed: int = 0) -> pd.DataFrame:
     """:func:`~reference_impls.methods.craft.implicit_gradient_check` on ``per_class``
     evaluation images of every class (float64, the class's bank, random pixel directions)."""
     labels = np.asarray(labels)

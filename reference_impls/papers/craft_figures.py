@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .craft import DESCRIPTOR_NAMES, RANKING_LABELS, RANKINGS, crop_descriptors  # noqa: E402
+from .craft import (DESCRIPTOR_NAMES, RANKING_LABELS, RANKINGS, ImageSource,  # noqa: E402
+                    crop_descriptors, crop_thumbnails)
 
 RANKING_STYLE = {"sobol": ("tab:red", "-"), "tcav": ("tab:blue", "-"),
                  "gradient_input": ("tab:green", "--"), "random": ("0.45", ":")}
@@ -49,9 +50,11 @@ def _content_label(crops: dict, rows: np.ndarray) -> str:
 
 
 def plot_concepts_by_importance(crops: dict, concepts: dict, importance: pd.DataFrame,
-                                class_names, path, n_concepts: int = 6, n_crops: int = 4):
+                                crop_images: ImageSource, class_names, path,
+                                n_concepts: int = 6, n_crops: int = 4):
     """Fig. 4 analogue: one row per class, its concepts from most to least important by total
-    Sobol index, each shown by the crops with the largest coefficient."""
+    Sobol index, each shown by the crops with the largest coefficient (cut from
+    ``crop_images``, the split the crops came from)."""
     classes = [int(c) for c in concepts["classes"]]
     imp = importance[importance["bank"] == "nmf"]
     n_show = min(n_concepts, concepts["bank"].shape[1])
@@ -63,7 +66,8 @@ def plot_concepts_by_importance(crops: dict, concepts: dict, importance: pd.Data
         for col, rec in enumerate(ranked.head(n_show).itertuples()):
             ax = axes[row, col]
             best = top_crops(concepts["coef"], rows, rec.concept, n_crops)
-            ax.imshow(crop_mosaic(crops["thumbs"][best], n_crops), interpolation="nearest")
+            ax.imshow(crop_mosaic(crop_thumbnails(crop_images, crops, best), n_crops),
+                      interpolation="nearest")
             label = _content_label(crops, best)
             ax.set_title(f"C{rec.concept}  S={rec.sobol:.2f}" + (f"\n{label}" if label else ""),
                          fontsize=7.5, pad=2)

@@ -5,6 +5,12 @@
 
 CRAFT = f"{RESULTS}/craft"
 CRAFT_CFG = config.get("craft")
+# The default profile pins one thread per job, so float reductions (and the CSVs) are
+# bit-identical whatever --cores is; independent jobs run side by side instead.
+EMBEDDED = config["profile"] == "default"
+CRAFT_THREADS = 1 if EMBEDDED else workflow.cores
+CRAFT_MEM = 4000 if EMBEDDED else 32000
+CRAFT_RUNTIME = 30 if EMBEDDED else 600
 
 
 def _check_craft(cfg):
@@ -71,14 +77,15 @@ if CRAFT_CFG is not None:
             cfg=CRAFT_CFG,
             seed=config["seed"],
             device=config.get("device", "auto"),
-        threads: 1
+        threads: CRAFT_THREADS
         log:
             f"{LOGS}/craft/crops.log",
         benchmark:
             f"{BENCH}/craft/crops.tsv"
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=CRAFT_MEM,
+            runtime=CRAFT_RUNTIME,
+            gpu=0 if EMBEDDED else 1,
         script:
             "../scripts/craft_crops.py"
 
@@ -91,14 +98,15 @@ if CRAFT_CFG is not None:
         params:
             cfg=CRAFT_CFG,
             seed=config["seed"],
-        threads: 1
+        threads: CRAFT_THREADS
         log:
             f"{LOGS}/craft/concepts.log",
         benchmark:
             f"{BENCH}/craft/concepts.tsv"
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=CRAFT_MEM,
+            runtime=CRAFT_RUNTIME,
+            gpu=0 if EMBEDDED else 1,
         script:
             "../scripts/craft_concepts.py"
 
@@ -119,14 +127,15 @@ if CRAFT_CFG is not None:
             cfg=CRAFT_CFG,
             seed=config["seed"],
             device=config.get("device", "auto"),
-        threads: 1
+        threads: CRAFT_THREADS
         log:
             f"{LOGS}/craft/fidelity_{{craft_bank}}.log",
         benchmark:
             f"{BENCH}/craft/fidelity_{{craft_bank}}.tsv"
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=CRAFT_MEM,
+            runtime=CRAFT_RUNTIME,
+            gpu=0 if EMBEDDED else 1,
         script:
             "../scripts/craft_fidelity.py"
 
@@ -158,6 +167,8 @@ if CRAFT_CFG is not None:
         output:
             report(f"{CRAFT}/fig4_concepts.png", caption="../report/craft_fig4.rst",
                    category="CRAFT"),
+        params:
+            cfg=CRAFT_CFG,
         log:
             f"{LOGS}/craft/fig4.log",
         benchmark:
@@ -182,14 +193,15 @@ if CRAFT_CFG is not None:
             cfg=CRAFT_CFG,
             seed=config["seed"],
             device=config.get("device", "auto"),
-        threads: 1
+        threads: CRAFT_THREADS
         log:
             f"{LOGS}/craft/attribution.log",
         benchmark:
             f"{BENCH}/craft/attribution.tsv"
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=CRAFT_MEM,
+            runtime=CRAFT_RUNTIME,
+            gpu=0 if EMBEDDED else 1,
         script:
             "../scripts/craft_attribution.py"
 
@@ -205,14 +217,15 @@ if CRAFT_CFG is not None:
         params:
             cfg=CRAFT_CFG,
             device=config.get("device", "auto"),
-        threads: 1
+        threads: CRAFT_THREADS
         log:
             f"{LOGS}/craft/localisation.log",
         benchmark:
             f"{BENCH}/craft/localisation.tsv"
         resources:
-            mem_mb=4000,
-            runtime=30,
+            mem_mb=CRAFT_MEM,
+            runtime=CRAFT_RUNTIME,
+            gpu=0 if EMBEDDED else 1,
         script:
             "../scripts/craft_localisation.py"
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from reference_impls.data import load_split, read_manifest
 from reference_impls.models import load_activations, load_checkpoint
-from reference_impls.papers.craft import explain_mistakes, gradient_check_table
+from reference_impls.papers.craft import ImageSource, explain_mistakes, gradient_check_table
 from reference_impls.papers.craft_figures import plot_attribution_maps
 from reference_impls.workflow_io import resolve_device, rule_logging
 
@@ -15,12 +15,14 @@ with rule_logging(snakemake) as log:
     device = resolve_device(snakemake.params.device)
     model = load_checkpoint(snakemake.input.checkpoint, device=device)
     cache = load_activations(snakemake.input.activations)
-    dataset = load_split(snakemake.input.manifest, cfg["eval_split"])
-    images = dataset.images[cache["indices"]]
+    images = ImageSource(load_split(snakemake.input.manifest, cfg["eval_split"]),
+                         cache["indices"])  # row i = cache row i
+    crop_images = ImageSource(load_split(snakemake.input.manifest, cfg["fit_split"]))
     cam_layer = cfg.get("cam_layer") or cfg["layer"]
     out = explain_mistakes(model, images, cache["activations"], cache["logits"], cache["labels"],
-                           concepts, crops, cfg["layer"], cam_layer, n_images=cfg["n_mistakes"],
-                           sobol_design=cfg["sobol_design"], seed=snakemake.params.seed)
+                           concepts, crops, crop_images, cfg["layer"], cam_layer,
+                           n_images=cfg["n_mistakes"], sobol_design=cfg["sobol_design"],
+                           seed=snakemake.params.seed)
     plot_attribution_maps(out["images"], out["true"], out["pred"], out["gradcam"], out["cams"],
                           out["concepts"], out["crops"],
                           read_manifest(snakemake.input.manifest)["classes"]["train"],

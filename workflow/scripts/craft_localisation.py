@@ -3,7 +3,7 @@ import numpy as np
 
 from reference_impls.data import load_split
 from reference_impls.models import load_checkpoint
-from reference_impls.papers.craft import class_localisation
+from reference_impls.papers.craft import ImageSource, class_localisation
 from reference_impls.workflow_io import resolve_device, rule_logging
 
 with rule_logging(snakemake) as log:
@@ -13,7 +13,7 @@ with rule_logging(snakemake) as log:
     device = resolve_device(snakemake.params.device)
     model = load_checkpoint(snakemake.input.checkpoint, device=device)
     dataset = load_split(snakemake.input.manifest, cfg["eval_split"])
-    table = class_localisation(model, dataset.images, dataset.ground_truth["part_masks"],
+    table = class_localisation(model, ImageSource(dataset), dataset.ground_truth["part_masks"],
                                dataset.targets, concepts, cfg["layer"],
                                cfg.get("cam_layer") or cfg["layer"],
                                per_class=cfg["localisation_images"])
