@@ -103,8 +103,13 @@ def fit_extractor(class_name, params, A_fit, n_components, seed):
 
 @torch.no_grad()
 def evaluate_fit(extractor, eval_acts, labels, attributes, model, *, n_fidelity_per_class=20,
-                 n_design=32, seed=0, attribute_names=None) -> dict:
+                 n_design=32, seed=0, attribute_names=None, fidelity_score="softmax") -> dict:
     """Scalar metrics of one fitted extractor on held-out spatial activations.
+
+    Concepts are ranked per class by total Sobol indices of the class logit (CRAFT); the
+    deletion / insertion curves record ``fidelity_score``: the softmax probability by
+    default, bounded in [0, 1] so that methods with signed decoders (semi-NMF, ICA), whose
+    partial reconstructions can push logits far below zero, stay comparable.
 
     ``eval_acts`` is ``N x C x H x W``; ``labels`` (N,) the classes (deletion / insertion use
     the model's target class score); ``attributes`` (N x A) binary ground truth.
@@ -129,8 +134,9 @@ def evaluate_fit(extractor, eval_acts, labels, attributes, model, *, n_fidelity_
         metrics.concept_sobol_importance, U_maps[subset], D, head, target,
         n_design=n_design, seed=seed)
     order = metrics.importance_to_order(importance)
-    out["deletion_auc"] = metrics.concept_deletion(U_maps[subset], D, head, target, order).auc
-    out["insertion_auc"] = metrics.concept_insertion(U_maps[subset], D, head, target, order).auc
+    curve_args = (U_maps[subset], D, head, target, order)
+    out["deletion_auc"] = metrics.concept_deletion(*curve_args, score=fidelity_score).auc
+    out["insertion_auc"] = metrics.concept_insertion(*curve_args, score=fidelity_score).auc
 
     image_codes = U_maps.mean((1, 2))
     svm = metrics.attribute_svm_accuracy(image_codes, attributes, random_state=seed,

@@ -51,6 +51,7 @@ if CMP:
             n_stability_rows=CMP.get("n_stability_rows", 10000),
             n_fidelity_per_class=CMP.get("n_fidelity_per_class", 20),
             n_design=CMP.get("n_design", 32),
+            fidelity_score=CMP.get("fidelity_score", "softmax"),
         threads: 1
         log:
             f"{LOGS}/compare/{{method}}_r{{rank}}_s{{seed}}.log",

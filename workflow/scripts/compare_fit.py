@@ -18,7 +18,8 @@ with rule_logging(snakemake) as log:
         test["labels"], dataset.ground_truth["attributes"], model, n_components=rank,
         seed=seed, n_fit_rows=p.n_fit_rows, n_stability_rows=p.n_stability_rows,
         evaluate=rank == p.main_rank, n_fidelity_per_class=p.n_fidelity_per_class,
-        n_design=p.n_design, attribute_names=dataset.attribute_names)
+        n_design=p.n_design, fidelity_score=p.fidelity_score,
+        attribute_names=dataset.attribute_names)
     save_fit(snakemake.output[0], result, {"method": wc.method, "class": p.method["class"],
                                            "n_components": rank, "seed": seed})
     log.info("%s r=%d seed=%d: %s", wc.method, rank, seed, result["scores"])
