@@ -263,11 +263,3 @@ def test_pipeline_end_to_end(tiny_parts, tmp_path):
                                  tmp_path / "fig5.png", importances=out["importance"])
     assert all((tmp_path / f).stat().st_size > 0 for f in ("fig4.png", "fig6.png"))
 
-
-def test_affine_decoder_rejects_a_nonlinear_reconstruction():
-    class Squared:
-        def inverse_transform(self, U):
-            return np.asarray(U) ** 2 @ np.ones((2, 3))
-
-    with pytest.raises(ValueError, match="not affine"):
-        P.affine_decoder(Squared(), 2, 3)

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from ..claims import claim
+from ..compare import affine_decoder
 from ..data.base import ArrayImageDataset
 from ..data.procedural import BACKGROUNDS, PART_NAMES
 from ..methods import make_extractor
@@ -205,23 +206,6 @@ class LinearBank:
         return U.reshape(n, h, w, -1)
 
 
-def affine_decoder(extractor, r: int, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(W, offset)`` with ``inverse_transform(U) == U @ W + offset``; raises if the
-    extractor's reconstruction is not affine in ``U`` (the metrics assume it is)."""
-    offset = as_numpy(extractor.inverse_transform(np.zeros((1, r), np.float32)), np.float64)[0]
-    W = as_numpy(extractor.inverse_transform(np.eye(r, dtype=np.float32)), np.float64) - offset
-    probe = np.random.default_rng(0).random((4, r)).astype(np.float32)
-    recon = as_numpy(extractor.inverse_transform(probe), np.float64)
-    if not np.allclose(recon, probe @ W + offset, rtol=1e-4,
-                       atol=1e-4 * max(1.0, float(np.abs(recon).max()))):
-        raise ValueError(f"{type(extractor).__name__}.inverse_transform is not affine in the "
-                         f"coefficients; concept deletion / insertion need U @ W + offset")
-    if W.shape != (r, p):
-        raise ValueError(f"{type(extractor).__name__}: decoder has shape {W.shape}, "
-                         f"expected {(r, p)}")
-    return W.astype(np.float32), offset.astype(np.float32)
-
-
 def nmf_banks(concepts: dict) -> dict[int, LinearBank]:
     """The fitted CRAFT banks of :func:`fit_class_concepts`, one per class."""
     out = {}
@@ -320,13 +304,18 @@ def importance_and_fidelity(banks: dict[int, LinearBank], maps, labels, model, l
     return pd.DataFrame(imp_rows), pd.DataFrame(curve_rows)
 
 
+def class_auc(curves: pd.DataFrame) -> pd.DataFrame:
+    """AUC (trapezoid over the fraction of concepts) of each class's mean curve."""
+    return (curves.sort_values("step")
+            .groupby(["bank", "ranking", "kind", "class"], sort=False)
+            .apply(lambda g: float(np.trapezoid(g["score"], g["x"])), include_groups=False)
+            .rename("auc").reset_index())
+
+
 def fidelity_auc(curves: pd.DataFrame) -> pd.DataFrame:
-    """AUC of each class's mean curve, then mean and standard deviation over classes."""
-    per_class = (curves.sort_values("step")
-                 .groupby(["bank", "ranking", "kind", "class"], sort=False)
-                 .apply(lambda g: float(np.trapezoid(g["score"], g["x"])), include_groups=False)
-                 .rename("auc").reset_index())
-    out = (per_class.groupby(["bank", "ranking", "kind"])["auc"]
+    """AUC of each class's mean curve (:func:`class_auc`), then its mean and standard
+    deviation over classes."""
+    out = (class_auc(curves).groupby(["bank", "ranking", "kind"])["auc"]
            .agg(auc="mean", auc_std="std", n_classes="count").reset_index())
     return out.sort_values(["bank", "kind", "ranking"]).reset_index(drop=True)
 
@@ -595,33 +584,49 @@ def _table1(t1: pd.DataFrame, experiment: str, condition: str) -> float:
     return float(sel["value"].iloc[0])
 
 
-def fidelity_claims(auc: pd.DataFrame) -> list[dict]:
-    """Fig. 6 (NMF) and appendix F (other banks): Sobol's curves steeper than TCAV's."""
+def fidelity_claims(auc: pd.DataFrame, per_class: pd.DataFrame | None = None,
+                    importance: pd.DataFrame | None = None) -> list[dict]:
+    """Fig. 6 (NMF) and appendix F (other banks): Sobol's curves steeper than TCAV's.
+
+    ``per_class`` (:func:`class_auc`) adds to each note in how many classes Sobol wins;
+    ``importance`` how many distinct TCAV scores there were to rank by."""
     rows = []
     for bank in sorted(auc["bank"].unique(), key=lambda b: (b != "nmf", b)):
         src = "Fig. 6" if bank == "nmf" else "App. F"
         for kind, better, word in (("deletion", "lower", "below"), ("insertion", "higher", "above")):
             sob, tcav = _auc(auc, bank, "sobol", kind), _auc(auc, bank, "tcav", kind)
-            rand = _auc(auc, bank, "random", kind)
             holds = bool(sob < tcav) if kind == "deletion" else bool(sob > tcav)
             note = (f"{bank.upper()} bank; TCAV {tcav:.3f}, gradient x input "
-                    f"{_auc(auc, bank, 'gradient_input', kind):.3f}, random {rand:.3f} "
-                    f"(class logit AUC, mean over classes; {better} is better)")
+                    f"{_auc(auc, bank, 'gradient_input', kind):.3f}, random "
+                    f"{_auc(auc, bank, 'random', kind):.3f} (class-logit AUC, mean over "
+                    f"classes; {better} is better)")
+            if per_class is not None:
+                pc = per_class[(per_class["bank"] == bank) & (per_class["kind"] == kind)]
+                pc = pc.pivot(index="class", columns="ranking", values="auc")
+                wins = pc["sobol"] < pc["tcav"] if kind == "deletion" else pc["sobol"] > pc["tcav"]
+                note += f"; Sobol wins in {int(wins.sum())} of {len(pc)} classes"
+            if importance is not None:
+                tc = importance.loc[importance["bank"] == bank, "tcav"]
+                note += (f"; TCAV scores take {tc.nunique()} distinct values over "
+                         f"{len(tc)} concepts (ties keep concept index order)")
             rows.append(claim(PAPER, f"{bank}_{kind}_sobol_vs_tcav", src,
-                              f"{bank.upper()} concepts ranked by total Sobol indices give a "
-                              f"{kind} AUC {word} TCAV's ranking",
-                              f"Sobol {word} TCAV", round(sob, 4),
+                              f"{bank.upper()} concepts ranked by total Sobol indices give "
+                              f"{'a' if kind == 'deletion' else 'an'} {kind} AUC {word} the "
+                              f"TCAV ranking's", f"Sobol {word} TCAV", round(sob, 4),
                               f"Sobol {kind} AUC {'<' if kind == 'deletion' else '>'} TCAV's",
                               holds, note))
     return rows
 
 
 def craft_claims(auc: pd.DataFrame, table1: pd.DataFrame | None, localisation: pd.DataFrame | None,
-                 gradients: pd.DataFrame, gradient_tol: float = 1e-4) -> pd.DataFrame:
-    """The claims ledger (:data:`reference_impls.claims.CLAIM_COLUMNS`)."""
+                 gradients: pd.DataFrame, gradient_tol: float = 1e-4,
+                 curves: pd.DataFrame | None = None,
+                 importance: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The claims ledger (:data:`reference_impls.claims.CLAIM_COLUMNS`); ``curves`` (the
+    fidelity curves) and ``importance`` add per-class wins and TCAV ties to the notes."""
     from ..claims import claims_frame
 
-    rows = fidelity_claims(auc)
+    rows = fidelity_claims(auc, None if curves is None else class_auc(curves), importance)
     err = float(gradients["rel_error"].max())
     rows.append(claim(PAPER, "implicit_gradients_match_fd", "Sec. 3.4, Eq. 4",
                       "gradients of concept values through the NNLS layer by implicit "

@@ -251,6 +251,7 @@ if CRAFT_CFG is not None:
         """The long results table and the claims ledger of the CRAFT paper."""
         input:
             auc=f"{CRAFT}/fidelity_auc.csv",
+            curves=expand(f"{CRAFT}/curves_{{bank}}.csv", bank=craft_banks()),
             importance=expand(f"{CRAFT}/importance_{{bank}}.csv", bank=craft_banks()),
             gradients=f"{CRAFT}/implicit_gradients.csv",
             table1=[f"{CRAFT}/table1_intruder_proxy.csv"] if craft_has_parts() else [],

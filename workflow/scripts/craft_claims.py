@@ -18,7 +18,9 @@ with rule_logging(snakemake) as log:
                             dataset=snakemake.params.dataset, model=cfg["model"],
                             layer=cfg["layer"], sub_layer=cfg["sub_layer"],
                             seed=snakemake.params.seed)
-    claims = craft_claims(auc, table1, localisation, gradients)
+    curves = pd.concat([pd.read_csv(p) for p in inp.curves], ignore_index=True)
+    claims = craft_claims(auc, table1, localisation, gradients, curves=curves,
+                          importance=importance)
     results.to_csv(snakemake.output.results, index=False)
     claims.to_csv(snakemake.output.claims, index=False)
     log.info("\n%s", claims[["claim_id", "our_value", "holds"]].to_string())
