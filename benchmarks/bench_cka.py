@@ -4,10 +4,12 @@
 
 Times ``linear_cka`` on float32 representations (default 10000 x 512 vs 10000 x 256; the
 feature form's target is < 0.2 s on a 2-core CPU), the Gram form (``method="gram"``, float64),
-the debiased and minibatch estimators, and a naive float32 Gram computation to show why the
-suite accumulates in float64. Each row reports the median and minimum wall time over
-``repeats`` runs (after one warm-up), the CKA value and its absolute error against the
-float64 feature-form value. Writes ``benchmarks/results/cka_timing.csv``.
+the debiased and minibatch estimators, and a naive float32 Gram computation for its
+accuracy. Each row reports the median and minimum wall time over ``repeats`` runs (after
+one warm-up), the CKA value and ``abs_error_vs_float64``, its absolute difference from the
+float64 feature-form value (a numerical error for the biased forms; for the debiased and
+minibatch estimators it is the small-sample bias they remove, not an error).
+Writes ``benchmarks/results/cka_timing.csv``.
 
 The machine may be shared: the load average at start and end is recorded in every row.
 """
@@ -92,7 +94,7 @@ def main() -> None:
                      "median_s": round(median, 4), "min_s": round(best, 4),
                      "cka": value, "abs_error_vs_float64": abs(value - reference)})
         print(f"{name:20s} median {median:8.4f} s  min {best:8.4f} s  cka {value:.6f}  "
-              f"|err| {abs(value - reference):.2e}", flush=True)
+              f"|diff| {abs(value - reference):.2e}", flush=True)
 
     table = pd.DataFrame(rows)
     feature_median = table.loc[table.method == "features", "median_s"].item()

@@ -322,6 +322,16 @@ def test_concept_fidelity_softmax_and_spatial():
     np.testing.assert_allclose(logits.per_input[:, 0], c.sum(1), rtol=1e-4, atol=1e-5)
 
 
+def test_concept_metrics_accept_torch_and_numpy_alike():
+    U, W, head, target, _ = linear_concept_problem(n=8)
+    order = np.arange(4)[::-1].copy()
+    a = concept_insertion(U, W, head, target, order)
+    b = concept_insertion(torch.tensor(U), torch.tensor(W), head, torch.tensor(target), order)
+    np.testing.assert_allclose(a.per_input, b.per_input, rtol=1e-6)
+    np.testing.assert_allclose(tcav_scores(torch.tensor(U), W, head, target),
+                               tcav_scores(U, W, head, target))
+
+
 def test_concept_fidelity_invalid_inputs():
     U, W, head, target, _ = linear_concept_problem(spatial=False)
     order = np.arange(4)
