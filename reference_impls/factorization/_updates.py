@@ -52,6 +52,19 @@ def mm_threads(a: torch.Tensor, b: torch.Tensor, n_threads: int) -> torch.Tensor
         torch.set_num_threads(before)
 
 
+def cross_product_t(X: torch.Tensor, H: torch.Tensor, threads: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``H X^T`` (r x n), contiguous, computed as the transpose of ``X H^T``.
+
+    For a tall ``X`` (n x p) and small r, BLAS runs ``X @ H^T`` about twice as fast as
+    ``H @ X^T`` (measured on the benchmark machine: 4.6 vs 8.8 ms for 20000 x 512 x 25 on
+    two threads); the transposing copy into ``out`` costs ~0.4 ms.
+    """
+    prod = mm_threads(X, H.T, threads)
+    if out is None:
+        return prod.T.contiguous()
+    return out.copy_(prod.T)
+
+
 def objective_from_grams(
     sq_norm_x: float, B: torch.Tensor, G: torch.Tensor, F: torch.Tensor
 ) -> float:

@@ -15,6 +15,7 @@ from reference_impls.utils import get_device
 
 from ._updates import (
     admm_update,
+    cross_product_t,
     gillis_max_inner,
     hals_update,
     mm_threads,
@@ -345,6 +346,7 @@ class NMF(_LowRankTransformer):
         U_W, U_H = (torch.zeros_like(Wt), torch.zeros_like(Ht)) if admm else (None, None)
         rho_W = rho_H = None
         prev_W, prev_H = torch.empty_like(Wt), torch.empty_like(Ht)
+        buf = torch.empty_like(Wt)
         first = None
         n_iter = 0
         for n_iter in range(1, max_iter + 1):
@@ -352,7 +354,7 @@ class NMF(_LowRankTransformer):
                 prev_W.copy_(Wt)
                 prev_H.copy_(Ht)
             # --- W step: F = W^T, G = H H^T, B = H X^T
-            B, G = mm_threads(Ht, Xt.T, threads), Ht @ Ht.T
+            B, G = cross_product_t(Xt, Ht, threads, out=buf), Ht @ Ht.T
             if self.solver == "hals":
                 change = hals_update(Wt, G, B, l1W, l2W, inner_W)
             elif self.solver == "mu":
@@ -382,7 +384,7 @@ class NMF(_LowRankTransformer):
         if admm:
             # Tighten both sub-problems at the final point so the duals satisfy the KKT
             # conditions to solver precision, not just to the loose inner tolerance.
-            B = mm_threads(Ht, Xt.T, threads)
+            B = cross_product_t(Xt, Ht, threads)
             rho_W = admm_update(Wt, U_W, Ht @ Ht.T, B, l1W, l2W, 500, 1e-12, prev_rho=rho_W)
             B = mm_threads(Wt, Xt, threads)
             rho_H = admm_update(Ht, U_H, Wt @ Wt.T, B, l1H, l2H, 500, 1e-12, prev_rho=rho_H)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from ._updates import fold_penalties, hals_sweep, one_thread
+from ._updates import cross_product_t, fold_penalties, hals_sweep, one_thread
 from ._validation import (
     check_matrix,
     check_non_negative_number,
@@ -78,7 +78,7 @@ def solve_nnls(
     active-set polish replaces every row whose KKT system solution is feasible and optimal.
     """
     with torch.no_grad():
-        G, B = fold_penalties(H @ H.T, H @ X.T, l1, l2)  # (r, r), (r, n)
+        G, B = fold_penalties(H @ H.T, cross_product_t(X, H, 0), l1, l2)  # (r, r), (r, n)
         F = torch.zeros_like(B) if W_init is None else W_init.T.to(B).clamp(min=0).contiguous()
         ref = float(torch.linalg.vector_norm(B.clamp(min=0)))
         if ref == 0.0:  # every row's optimum is W = 0

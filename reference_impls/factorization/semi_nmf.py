@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ._updates import gillis_max_inner, hals_update, mm_threads, objective_from_grams, one_thread
+from ._updates import cross_product_t, gillis_max_inner, hals_update, mm_threads, objective_from_grams, one_thread
 from ._validation import (
     check_choice,
     check_matrix,
@@ -143,7 +143,7 @@ class SemiNMF(_LowRankTransformer):
         n_iter = 0
         with one_thread(Xt.device.type == "cpu") as threads:  # see one_thread's docstring
             for n_iter in range(1, max_iter + 1):
-                G, B = Ht @ Ht.T, mm_threads(Ht, Xt.T, threads)
+                G, B = Ht @ Ht.T, cross_product_t(Xt, Ht, threads)
                 if self.solver == "hals":
                     hals_update(Wt, G, B, max_inner=inner)
                 else:
