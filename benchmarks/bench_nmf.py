@@ -236,18 +236,21 @@ def plot(plots, n, p, r, path):
     for ax, (threads, res) in zip(axes, plots.items()):
         for solver, run in res["runs"].items():
             rel = run["errors"] / res["target"] - 1.0
-            ax.plot(run["times"], np.maximum(rel, 1e-5), color=colors[solver], lw=1.8, label=f"{solver} (ours)")
+            ax.plot(run["times"], np.maximum(rel, 1e-5), color=colors[solver], lw=1.8,
+                    label=f"{solver} (ours)")
             if np.isfinite(run["time_to_target"]):
                 ax.plot(run["time_to_target"], 1e-5, "v", color=colors[solver], ms=8)
-        ax.axvline(res["sk_time"], color="k", ls="--", lw=1, label=f"sklearn cd defaults: {res['sk_time']:.1f} s")
+        ax.axvline(res["sk_time"], color="k", ls="--", lw=1,
+                   label=f"sklearn cd defaults: {res['sk_time']:.1f} s")
         ax.axvline(res["sk_time"] / 3, color="grey", ls=":", lw=1.2, label="goal: 1/3 of sklearn's time")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("wall time incl. initialization [s]")
-        ax.set_ylabel("relative excess error: err / err_sklearn - 1\n(clipped at 1e-5; \u25bc = target reached)")
+        ax.set_ylabel("relative excess error: err / err_sklearn - 1\n"
+                      "(clipped at 1e-5; \u25bc = target reached)")
         ax.set_title(f"{n} x {p}, rank {r}, {threads} thread(s)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="lower left")
 
     ax = axes[-1]
     labels = ["MU iteration", "matmul,\nsame shapes", "matmul,\nsquare 2048"]

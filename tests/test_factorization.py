@@ -96,7 +96,8 @@ def test_nmf_recovers_planted_factors(name):
     W_hat = model.fit_transform(X)
     rel = np.linalg.norm(X - W_hat @ model.components_) / np.linalg.norm(X)
     assert rel < {"hals": 1e-4, "mu": 1e-2, "admm": 1e-4}[name]
-    assert model.reconstruction_err_ == pytest.approx(np.linalg.norm(X - W_hat @ model.components_), rel=1e-6, abs=1e-9)
+    exact = np.linalg.norm(X - W_hat @ model.components_)
+    assert model.reconstruction_err_ == pytest.approx(exact, rel=1e-6, abs=1e-9)
     assert matched_cosines(H, model.components_).min() > 0.99
 
 
@@ -196,7 +197,8 @@ def test_mu_floor_keeps_factors_normal():
     model = NMF(5, solver="mu", max_iter=300, tol=0, random_state=0).fit(X)
     W = model.fit_transform(X)
     tiny = np.finfo(np.float32).tiny
-    assert not np.any((W > 0) & (W < tiny)) and not np.any((model.components_ > 0) & (model.components_ < tiny))
+    for F in (W, model.components_):
+        assert not np.any((F > 0) & (F < tiny))
     assert W.min() > 0  # clamped at the floor, never exactly zero
 
 
@@ -330,8 +332,10 @@ def test_project_rows_to_simplex():
     P = project_rows_to_simplex(V).numpy()
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     for v, proj in zip(V.numpy(), P):
-        res = scipy.optimize.minimize(lambda x: np.sum((x - v) ** 2), np.full(7, 1 / 7),
-                                      bounds=[(0, None)] * 7, constraints={"type": "eq", "fun": lambda x: x.sum() - 1})
+        res = scipy.optimize.minimize(
+            lambda x: np.sum((x - v) ** 2), np.full(7, 1 / 7), bounds=[(0, None)] * 7,
+            constraints={"type": "eq", "fun": lambda x: x.sum() - 1},
+        )
         np.testing.assert_allclose(proj, res.x, atol=1e-5)
 
 
@@ -355,13 +359,15 @@ INVALID = [
     ("l1_ratio", lambda: NMF(2, l1_ratio=1.5).fit(X_OK), r"l1_ratio must lie in \[0, 1\]"),
     ("alpha", lambda: NMF(2, alpha_W=-1).fit(X_OK), r"alpha_W must be a finite non-negative"),
     ("custom", lambda: NMF(2, init="custom").fit(X_OK), r'init="custom" needs both W and H'),
-    ("features", lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_OK[:, :5]), r"X has 5 features but NMF was fitted with 8"),
+    ("features", lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_OK[:, :5]),
+     r"X has 5 features but NMF was fitted with 8"),
     ("transform-neg", lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_NEG), r"X must be non-negative"),
     ("nnls-shape", lambda: nnls(X_OK, np.ones((2, 5))), r"H has 5 features \(columns\) but X has 8"),
     ("nnls-nan", lambda: nnls(X_OK, np.full((2, 8), np.nan)), r"H contains non-finite values"),
     ("semi-solver", lambda: SemiNMF(2, solver="admm").fit(X_NEG), r"unknown solver 'admm'"),
     ("semi-nan", lambda: SemiNMF(2).fit(X_NAN), r"X contains non-finite values"),
-    ("coupled-shape", lambda: CoupledNMF(2).fit(D_OK, [A_OK[0][:, :20]]), r"A\[0\] has shape \(40, 20\) but D\[0\] has 30 columns"),
+    ("coupled-shape", lambda: CoupledNMF(2).fit(D_OK, [A_OK[0][:, :20]]),
+     r"A\[0\] has shape \(40, 20\) but D\[0\] has 30 columns"),
     ("coupled-neg", lambda: CoupledNMF(2).fit(D_OK, [-A_OK[0]]), r"A\[0\] must be non-negative"),
     ("coupled-empty", lambda: CoupledNMF(2).fit([], []), r"at least one matrix"),
     ("coupled-variant", lambda: CoupledNMF(2, variant="l1").fit(D_OK, A_OK), r"unknown variant 'l1'"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
+from torch import Tensor
 
 
 @contextmanager
@@ -52,7 +53,7 @@ def mm_threads(a: torch.Tensor, b: torch.Tensor, n_threads: int) -> torch.Tensor
         torch.set_num_threads(before)
 
 
-def cross_product_t(X: torch.Tensor, H: torch.Tensor, threads: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def cross_product_t(X: Tensor, H: Tensor, threads: int, out: Tensor | None = None) -> Tensor:
     """``H X^T`` (r x n), contiguous, computed as the transpose of ``X H^T``.
 
     For a tall ``X`` (n x p) and small r, BLAS runs ``X @ H^T`` about twice as fast as
@@ -122,15 +123,7 @@ def fold_penalties(G: torch.Tensor, B: torch.Tensor, l1: float, l2: float):
     return G, B
 
 
-def hals_update(
-    F: torch.Tensor,
-    G: torch.Tensor,
-    B: torch.Tensor,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    max_inner: int = 1,
-    inner_tol: float = 0.1,
-) -> float:
+def hals_update(F: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, max_inner=1, inner_tol=0.1) -> float:
     """Accelerated HALS (Gillis & Glineur 2012, Alg. 2): repeat sweeps with ``G``, ``B`` fixed.
 
     The Gram products cost O(n p r) and a sweep O(m r^2), so several sweeps per product are
@@ -177,14 +170,7 @@ def gillis_max_inner(m: int, r: int, other: int, alpha: float = 0.5) -> int:
     return max(1, int(1 + alpha * gram / sweep))
 
 
-def mu_update(
-    F: torch.Tensor,
-    G: torch.Tensor,
-    B: torch.Tensor,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    floor: float = 0.0,
-) -> None:
+def mu_update(F: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, floor=0.0) -> None:
     """Lee & Seung (2001) multiplicative update ``F <- F * B / (G F + l1 + l2 F)`` in place.
 
     ``B`` must be non-negative and is overwritten (it becomes the update ratio). Entries are
@@ -199,15 +185,7 @@ def mu_update(
 
 
 def admm_update(
-    F: torch.Tensor,
-    U: torch.Tensor,
-    G: torch.Tensor,
-    B: torch.Tensor,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    max_inner: int = 10,
-    inner_tol: float = 1e-2,
-    prev_rho: float | None = None,
+    F: Tensor, U: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, max_inner=10, inner_tol=1e-2, prev_rho=None
 ) -> float:
     """One AO-ADMM block update (Huang, Sidiropoulos & Liavas 2016, Alg. 1) in place.
 

@@ -143,3 +143,14 @@ def like_input(t: torch.Tensor, ref):
     if isinstance(ref, torch.Tensor):
         return t
     return t.detach().cpu().numpy()
+
+
+def store_init_params(estimator, params: dict) -> None:
+    """Set every ``__init__`` argument (``locals()`` of it) as an attribute, unchanged.
+
+    scikit-learn's rule: ``__init__`` only stores its parameters; ``get_params`` reads them
+    back by the signature's names.
+    """
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)

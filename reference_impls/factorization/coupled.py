@@ -27,6 +27,7 @@ from ._validation import (
     check_rank,
     like_input,
     resolve_dtype,
+    store_init_params,
     torch_generator,
 )
 from .nnls import solve_nnls
@@ -145,30 +146,19 @@ class CoupledNMF(BaseEstimator):
         device=None,
         dtype="float32",
     ):
-        self.n_components = n_components
-        self.variant = variant
-        self.lambda_P = lambda_P
-        self.lambda_O = lambda_O
-        self.lambda_F = lambda_F
-        self.lambda_tv = lambda_tv
-        self.lambda_ortho = lambda_ortho
-        self.unit_norm = unit_norm
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.smoothing = smoothing
-        self.random_state = random_state
-        self.device = device
-        self.dtype = dtype
+        store_init_params(self, locals())
 
     # ---------------------------------------------------------------- checks
     def _check_inputs(self, D, A, dtype, device):
-        D, A = list(D or []), list(A or [])
+        D = [] if D is None else list(D)
+        A = [] if A is None else list(A)
         if not D and not A:
             raise ValueError("CoupledNMF needs at least one matrix in D or A")
-        mats = [check_matrix(M, f"D[{i}]", dtype=dtype, device=device, non_negative=True) for i, M in enumerate(D)]
-        mats += [check_matrix(M, f"A[{j}]", dtype=dtype, device=device, non_negative=True) for j, M in enumerate(A)]
         names = [f"D[{i}]" for i in range(len(D))] + [f"A[{j}]" for j in range(len(A))]
+        mats = [
+            check_matrix(M, name, dtype=dtype, device=device, non_negative=True)
+            for name, M in zip(names, D + A)
+        ]
         N = mats[0].shape[1]
         for name, M in zip(names, mats):
             if M.shape[1] != N:
@@ -228,7 +218,10 @@ class CoupledNMF(BaseEstimator):
         tol = check_non_negative_number(self.tol, "tol")
         first = (list(D) + list(A))[:1]
         dtype = resolve_dtype(self.dtype, first[0] if first else None)
-        device = first[0].device if (self.device is None and first and isinstance(first[0], torch.Tensor)) else get_device(self.device)
+        if self.device is None and first and isinstance(first[0], torch.Tensor):
+            device = first[0].device
+        else:
+            device = get_device(self.device)
         mats, n_pix, N = self._check_inputs(D, A, dtype, device)
         d = check_rank(self.n_components, (N, sum(M.shape[0] for M in mats)), "the stacked matrices [D; A]")
         simplex = self.variant != "l2"

@@ -34,6 +34,7 @@ from ._validation import (
     check_unit_interval,
     like_input,
     resolve_dtype,
+    store_init_params,
     torch_generator,
 )
 from .nnls import nnls
@@ -116,7 +117,10 @@ def elastic_net_weights(alpha_W, alpha_H, l1_ratio, n_samples, n_features):
     ``alpha_H = gamma / n_samples``, ``l1_ratio = lambda``.
     """
     a_W = check_non_negative_number(alpha_W, "alpha_W")
-    a_H = a_W if (isinstance(alpha_H, str) and alpha_H == "same") else check_non_negative_number(alpha_H, "alpha_H")
+    if isinstance(alpha_H, str) and alpha_H == "same":
+        a_H = a_W
+    else:
+        a_H = check_non_negative_number(alpha_H, "alpha_H")
     rho = check_unit_interval(l1_ratio, "l1_ratio")
     return (
         a_W * rho * n_features,
@@ -254,18 +258,7 @@ class NMF(_LowRankTransformer):
         dtype="float32",
         callback=None,
     ):
-        self.n_components = n_components
-        self.solver = solver
-        self.alpha_W = alpha_W
-        self.alpha_H = alpha_H
-        self.l1_ratio = l1_ratio
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.random_state = random_state
-        self.device = device
-        self.dtype = dtype
-        self.callback = callback
+        store_init_params(self, locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

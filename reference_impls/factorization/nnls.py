@@ -18,6 +18,7 @@ coordinates. No solver iterations are back-propagated through.
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from ._updates import cross_product_t, fold_penalties, hals_sweep, one_thread
 from ._validation import (
@@ -31,7 +32,7 @@ from ._validation import (
 _CHUNK = 4096
 
 
-def _masked_solve(G: torch.Tensor, rhs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _masked_solve(G: Tensor, rhs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Solve ``G_SS z_S = rhs_S`` for every row, S the row's ``mask``; ``z`` is 0 off S.
 
     ``G`` is (r, r), ``rhs`` and ``mask`` are (n, r). Each row gets the system
@@ -62,15 +63,8 @@ def _kkt_ok(F: torch.Tensor, grad: torch.Tensor, G: torch.Tensor, B: torch.Tenso
 
 
 def solve_nnls(
-    X: torch.Tensor,
-    H: torch.Tensor,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    max_iter: int = 500,
-    tol: float = 1e-6,
-    polish: bool = True,
-    W_init: torch.Tensor | None = None,
-) -> torch.Tensor:
+    X: Tensor, H: Tensor, l1=0.0, l2=0.0, max_iter=500, tol=1e-6, polish=True, W_init=None
+) -> Tensor:
     """Batched NNLS on tensors (no validation, no autograd): returns ``W`` (n x r).
 
     HALS sweeps on ``W^T`` with ``G = H H^T`` and ``B = H X^T`` computed once, until the

@@ -11,17 +11,16 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ._updates import cross_product_t, gillis_max_inner, hals_update, mm_threads, objective_from_grams, one_thread
-from ._validation import (
-    check_choice,
-    check_matrix,
-    check_non_negative_number,
-    check_positive_int,
-    check_rank,
-    like_input,
-    resolve_dtype,
-    torch_generator,
+from ._updates import (
+    cross_product_t,
+    gillis_max_inner,
+    hals_update,
+    mm_threads,
+    objective_from_grams,
+    one_thread,
 )
+from ._validation import check_choice, check_matrix, check_non_negative_number, check_positive_int
+from ._validation import check_rank, like_input, resolve_dtype, store_init_params, torch_generator
 from .nmf import _LowRankTransformer
 
 
@@ -82,25 +81,9 @@ class SemiNMF(_LowRankTransformer):
 
     _non_negative_input = False
 
-    def __init__(
-        self,
-        n_components,
-        solver="hals",
-        max_iter=200,
-        tol=1e-4,
-        init="kmeans",
-        random_state=None,
-        device=None,
-        dtype="float32",
-    ):
-        self.n_components = n_components
-        self.solver = solver
-        self.max_iter = max_iter
-        self.tol = tol
-        self.init = init
-        self.random_state = random_state
-        self.device = device
-        self.dtype = dtype
+    def __init__(self, n_components, solver="hals", max_iter=200, tol=1e-4, init="kmeans",
+                 random_state=None, device=None, dtype="float32"):
+        store_init_params(self, locals())
 
     def fit(self, X, y=None):
         """Fit to signed ``X`` (n_samples x n_features)."""
