@@ -91,6 +91,15 @@ def residual_sq_norm(X: torch.Tensor, W: torch.Tensor, H: torch.Tensor, chunk: i
     return float(total)
 
 
+def frobenius_sq(X: Tensor, chunk: int = 4096) -> float:
+    """``||X||_F^2``: float32 norms of row chunks, squared and summed in float64.
+
+    As accurate as the Gram products it is combined with, without a float64 copy of ``X``.
+    """
+    norms = [float(torch.linalg.vector_norm(X[s : s + chunk])) for s in range(0, X.shape[0], chunk)]
+    return float(sum(v * v for v in norms))
+
+
 def penalty(F: torch.Tensor, l1: float, l2: float) -> float:
     """``l1 * sum(F) + 0.5 * l2 * ||F||_F^2`` in float64."""
     if l1 == 0 and l2 == 0:
@@ -134,7 +143,10 @@ def hals_update(F: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, max_inner=1, in
     G, B = fold_penalties(G, B, l1, l2)
     prev = torch.empty_like(F)
     first = None
-    for _ in range(max_inner):
+    for i in range(max_inner):
+        if i == max_inner - 1 and first is not None:  # its change would decide nothing
+            hals_sweep(F, G, B)
+            break
         prev.copy_(F)
         hals_sweep(F, G, B)
         change = float(torch.sum(torch.abs(prev.sub_(F))))

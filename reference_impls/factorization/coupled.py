@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 
 from reference_impls.utils import get_device
 
-from ._updates import hals_update, mu_update, objective_from_grams
+from ._updates import frobenius_sq, hals_update, mu_update, objective_from_grams
 from ._validation import (
     check_choice,
     check_matrix,
@@ -231,7 +231,7 @@ class CoupledNMF(BaseEstimator):
         eps = lam["smoothing"] / N
 
         g = torch_generator(self.random_state)
-        sq = [float(torch.linalg.vector_norm(M, dtype=torch.float64) ** 2) for M in mats]
+        sq = [frobenius_sq(M) for M in mats]
         scale = (sum(float(M.sum()) for M in mats) / sum(M.numel() for M in mats) / d) ** 0.5
         F = scale * torch.randn(d, N, generator=g, dtype=dtype).abs_().to(device)
         Ms = [scale * torch.randn(d, M.shape[0], generator=g, dtype=dtype).abs_().to(device) for M in mats]

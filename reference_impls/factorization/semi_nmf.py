@@ -13,6 +13,7 @@ from sklearn.cluster import KMeans
 
 from ._updates import (
     cross_product_t,
+    frobenius_sq,
     gillis_max_inner,
     hals_update,
     mm_threads,
@@ -116,7 +117,7 @@ class SemiNMF(_LowRankTransformer):
         tol = check_non_negative_number(self.tol, "tol")
         n, p = Xt.shape
 
-        sq_norm = float(torch.linalg.vector_norm(Xt, dtype=torch.float64) ** 2)
+        sq_norm = frobenius_sq(Xt)
         Wt = self._init_w(Xt, r)
         B, G = Wt @ Xt, Wt @ Wt.T
         Ht = least_squares_components(G, B)
