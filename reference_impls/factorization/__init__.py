@@ -4,6 +4,7 @@
 - :func:`nnls` and :class:`ImplicitNNLS`: batched projection onto a fixed concept bank,
   differentiable by implicit differentiation of the KKT conditions (CRAFT Sec. 3.4).
 - :class:`SemiNMF`: signed data, non-negative coefficients (Ding, Li & Jordan 2010).
+- :func:`learn_dictionary` / :func:`fista_codes`: sparse dictionary with batched FISTA codes.
 - :class:`CoupledNMF`: pixels and activations sharing one example factor (Saini &
   Papalexakis, Eq. 1-4).
 
@@ -15,6 +16,7 @@ from .coupled import CoupledNMF
 from .nmf import NMF, SOLVERS, initialize, randomized_svd
 from .nnls import ImplicitNNLS, nnls, solve_nnls
 from .semi_nmf import SemiNMF
+from .sparse_coding import fista_codes, learn_dictionary
 
 __all__ = [
     "NMF",
@@ -26,4 +28,6 @@ __all__ = [
     "solve_nnls",
     "initialize",
     "randomized_svd",
+    "fista_codes",
+    "learn_dictionary",
 ]

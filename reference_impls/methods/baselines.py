@@ -14,8 +14,7 @@ from sklearn.cluster import KMeans
 import torch
 from sklearn.decomposition import PCA, FastICA
 
-from ..factorization import NMF, SemiNMF, nnls
-from ..factorization.sparse_coding import fista_codes, learn_dictionary
+from ..factorization import NMF, SemiNMF, fista_codes, learn_dictionary, nnls
 from ..utils import as_numpy, as_tensor
 
 
