@@ -190,7 +190,7 @@ def test_regression_cli_exit_codes(tmp_path):
 
 def test_claims_ledger_rows_and_markdown():
     with pytest.raises(TypeError, match="holds must be a bool"):
-        claim("p", "x", "T", "s", 1, 2, "<", np.bool_(True).item() and "yes")
+        claim("p", "x", "T", "s", 1, 2, "<", "yes")
     with pytest.raises(ValueError, match="NaN"):
         claim("p", "x", "T", "s", 1, float("nan"), "<", True)
     ledger = claims_frame([claim("craft", "a", "Fig. 6", "s1", 0.1, 0.2, "<", True),

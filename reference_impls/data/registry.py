@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from . import bundled, procedural, real
 
 BUNDLED_KINDS = {"sklearn_digits": bundled.load_sklearn_digits,
@@ -82,12 +80,3 @@ def load_split(manifest_path, split: str):
         return getattr(_bundled_splits(spec), split)
     return real.load_dataset(kind, spec["root"], split, spec.get("image_size"))
 
-
-def class_count(manifest_path) -> int:
-    return int(read_manifest(manifest_path)["n_classes"])
-
-
-def sample_grid(dataset, n: int = 24, seed: int = 0):
-    """Indices of ``n`` images spread over the classes (for a sample figure)."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(len(dataset), size=min(n, len(dataset)), replace=False))

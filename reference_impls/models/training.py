@@ -26,7 +26,7 @@ def iterate_batches(dataset, batch_size: int, shuffle: bool = False, generator=N
     if hasattr(dataset, "images") and dataset.transform is None:
         images, targets = dataset.images, dataset.targets
         for start in range(0, n, batch_size):
-            idx = np.sort(order[start:start + batch_size]) if not shuffle else order[start:start + batch_size]
+            idx = order[start:start + batch_size]
             batch = (torch.from_numpy(images[idx]), torch.from_numpy(targets[idx]))
             yield batch + (torch.from_numpy(idx),) if with_index else batch
         return

@@ -7,7 +7,6 @@ is the one entry point used by the workflow.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -185,7 +184,3 @@ def named_layer(model: nn.Module, name: str) -> nn.Module:
         raise KeyError(f"layer '{name}' not in {type(model).__name__}; named stages: {stages}")
     return modules[name]
 
-
-def stage_order(model: nn.Module) -> OrderedDict:
-    """Named stages in forward order."""
-    return OrderedDict((n, named_layer(model, n)) for n in model.stage_names)
