@@ -36,7 +36,10 @@ dry-run: $(STAMP)
 	$(BIN)/snakemake -n --cores 1 --config profile=$(PROFILE)
 
 lint: $(STAMP)
-	$(BIN)/snakemake --lint
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/snakemake --lint --config profile=$(PROFILE)
 
 clean-results:
 	rm -rf results/$(PROFILE) .snakemake

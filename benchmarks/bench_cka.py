@@ -33,6 +33,7 @@ OUT = Path(__file__).resolve().parent / "results" / "cka_timing.csv"
 
 def naive_gram_cka_float32(X: np.ndarray, Y: np.ndarray) -> float:
     """The textbook n x n computation entirely in float32 (what the suite avoids)."""
+
     def centred_gram(Z):
         K = Z @ Z.T
         m = K.mean(0, dtype=np.float32)
@@ -73,28 +74,66 @@ def main() -> None:
     reference = linear_cka(X.astype(np.float64), Y.astype(np.float64), method="features")
 
     cases = [
-        ("features", "linear_cka(method='features'), float32 in, float64 accumulation",
-         lambda: linear_cka(X, Y, method="features"), args.repeats),
-        ("features_torch", "linear_cka on CPU torch tensors",
-         lambda: linear_cka(torch.from_numpy(X), torch.from_numpy(Y)), args.repeats),
-        ("debiased", "linear_cka_debiased (feature space)",
-         lambda: linear_cka_debiased(X, Y), args.repeats),
-        ("minibatch", "minibatch_cka(batch_size=1024)",
-         lambda: minibatch_cka(X, Y, batch_size=1024), args.repeats),
-        ("gram", "linear_cka(method='gram'), n x n kernels in float64",
-         lambda: linear_cka(X, Y, method="gram"), args.gram_repeats),
-        ("gram_naive_float32", "textbook n x n Gram form entirely in float32",
-         lambda: naive_gram_cka_float32(X, Y), args.gram_repeats),
+        (
+            "features",
+            "linear_cka(method='features'), float32 in, float64 accumulation",
+            lambda: linear_cka(X, Y, method="features"),
+            args.repeats,
+        ),
+        (
+            "features_torch",
+            "linear_cka on CPU torch tensors",
+            lambda: linear_cka(torch.from_numpy(X), torch.from_numpy(Y)),
+            args.repeats,
+        ),
+        (
+            "debiased",
+            "linear_cka_debiased (feature space)",
+            lambda: linear_cka_debiased(X, Y),
+            args.repeats,
+        ),
+        (
+            "minibatch",
+            "minibatch_cka(batch_size=1024)",
+            lambda: minibatch_cka(X, Y, batch_size=1024),
+            args.repeats,
+        ),
+        (
+            "gram",
+            "linear_cka(method='gram'), n x n kernels in float64",
+            lambda: linear_cka(X, Y, method="gram"),
+            args.gram_repeats,
+        ),
+        (
+            "gram_naive_float32",
+            "textbook n x n Gram form entirely in float32",
+            lambda: naive_gram_cka_float32(X, Y),
+            args.gram_repeats,
+        ),
     ]
     rows = []
     for name, what, fn, repeats in cases:
         median, best, value = time_it(fn, repeats)
-        rows.append({"method": name, "description": what, "n": args.n, "p": args.p,
-                     "q": args.q, "input_dtype": "float32", "repeats": repeats,
-                     "median_s": round(median, 4), "min_s": round(best, 4),
-                     "cka": value, "abs_error_vs_float64": abs(value - reference)})
-        print(f"{name:20s} median {median:8.4f} s  min {best:8.4f} s  cka {value:.6f}  "
-              f"|diff| {abs(value - reference):.2e}", flush=True)
+        rows.append(
+            {
+                "method": name,
+                "description": what,
+                "n": args.n,
+                "p": args.p,
+                "q": args.q,
+                "input_dtype": "float32",
+                "repeats": repeats,
+                "median_s": round(median, 4),
+                "min_s": round(best, 4),
+                "cka": value,
+                "abs_error_vs_float64": abs(value - reference),
+            }
+        )
+        print(
+            f"{name:20s} median {median:8.4f} s  min {best:8.4f} s  cka {value:.6f}  "
+            f"|diff| {abs(value - reference):.2e}",
+            flush=True,
+        )
 
     table = pd.DataFrame(rows)
     feature_median = table.loc[table.method == "features", "median_s"].item()
@@ -108,8 +147,10 @@ def main() -> None:
     table["torch"] = torch.__version__
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    print(f"wrote {args.out}; feature form target < 0.2 s: "
-          f"{'met' if feature_median < 0.2 else 'NOT met'} ({feature_median:.3f} s)")
+    print(
+        f"wrote {args.out}; feature form target < 0.2 s: "
+        f"{'met' if feature_median < 0.2 else 'NOT met'} ({feature_median:.3f} s)"
+    )
 
 
 if __name__ == "__main__":

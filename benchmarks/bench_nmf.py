@@ -90,8 +90,14 @@ def throughput(X, r, repeats, rounds=4, iters=8):
         t_pair.append(best_time(lambda: (H @ Xt.T, Wt @ Xt), repeats * 3))
         t_sq.append(best_time(lambda: A @ B, repeats * 2))
         stamps = []
-        NMF(r, solver="mu", max_iter=iters, tol=0.0, random_state=0,
-            callback=lambda it, obj: stamps.append(time.perf_counter())).fit(Xt)
+        NMF(
+            r,
+            solver="mu",
+            max_iter=iters,
+            tol=0.0,
+            random_state=0,
+            callback=lambda it, obj: stamps.append(time.perf_counter()),
+        ).fit(Xt)
         t_mu.append(float(np.min(np.diff(stamps[1:]))))
     flops_mu = 4.0 * n * p * r + 4.0 * r * r * (n + p)
     return {
@@ -140,9 +146,12 @@ def bench_config(X, r, repeats, threads):
     torch.set_num_threads(threads)
     gf = throughput(X, r, repeats)
     mu_gflops = gf["mu_iteration"]
-    print(f"[{threads} thread(s)] float32 GFLOP/s: MU iteration {mu_gflops:.1f}, matmul same shapes "
-          f"{gf['same_shape']:.1f} ({100 * mu_gflops / gf['same_shape']:.0f}%), square 2048 "
-          f"{gf['square_2048']:.1f} ({100 * mu_gflops / gf['square_2048']:.0f}%)", flush=True)
+    print(
+        f"[{threads} thread(s)] float32 GFLOP/s: MU iteration {mu_gflops:.1f}, matmul same shapes "
+        f"{gf['same_shape']:.1f} ({100 * mu_gflops / gf['same_shape']:.0f}%), square 2048 "
+        f"{gf['square_2048']:.1f} ({100 * mu_gflops / gf['square_2048']:.0f}%)",
+        flush=True,
+    )
 
     # Repeats are interleaved (sklearn, then each solver, then again) so that every method
     # sees the same spells of load from other jobs; each keeps its best run.
@@ -160,15 +169,24 @@ def bench_config(X, r, repeats, threads):
             if best is None or not res["time_to_target"] >= best["time_to_target"]:
                 runs[solver] = res
     sk_time = min(sk_times)
-    print(f"  sklearn cd: {sk_time:.2f} s (runs: {', '.join(f'{t:.1f}' for t in sk_times)}), "
-          f"{sk.n_iter_} iterations, error {target:.3f}", flush=True)
+    print(
+        f"  sklearn cd: {sk_time:.2f} s (runs: {', '.join(f'{t:.1f}' for t in sk_times)}), "
+        f"{sk.n_iter_} iterations, error {target:.3f}",
+        flush=True,
+    )
     for solver, best in runs.items():
-        print(f"  {solver}: time to target {best['time_to_target']:.2f} s ({best['iters_to_target']} "
-              f"iterations), {best['iter_time'] * 1e3:.1f} ms/iteration, ratio to sklearn "
-              f"{best['time_to_target'] / sk_time:.3f}, lowest error {best['errors'].min():.3f}", flush=True)
+        print(
+            f"  {solver}: time to target {best['time_to_target']:.2f} s ({best['iters_to_target']} "
+            f"iterations), {best['iter_time'] * 1e3:.1f} ms/iteration, ratio to sklearn "
+            f"{best['time_to_target'] / sk_time:.3f}, lowest error {best['errors'].min():.3f}",
+            flush=True,
+        )
 
-    rows = [("sklearn_cd", "time", sk_time, "s"), ("sklearn_cd", "final_error", target, "frobenius"),
-            ("sklearn_cd", "n_iter", sk.n_iter_, "iterations")]
+    rows = [
+        ("sklearn_cd", "time", sk_time, "s"),
+        ("sklearn_cd", "final_error", target, "frobenius"),
+        ("sklearn_cd", "n_iter", sk.n_iter_, "iterations"),
+    ]
     for solver, res in runs.items():
         rows += [
             (solver, "time_to_target", res["time_to_target"], "s"),
@@ -187,14 +205,25 @@ def bench_config(X, r, repeats, threads):
     ]
     table = pd.DataFrame(rows, columns=["method", "metric", "value", "unit"])
     table["threads"] = threads
-    return table, {"runs": runs, "sk_time": sk_time, "target": target, "mu_gflops": mu_gflops, "gf": gf}
+    return table, {
+        "runs": runs,
+        "sk_time": sk_time,
+        "target": target,
+        "mu_gflops": mu_gflops,
+        "gf": gf,
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, nargs="+", default=None,
-                        help="CPU thread counts to measure (default: torch's default count, then 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help="CPU thread counts to measure (default: torch's default count, then 1)",
+    )
     parser.add_argument("--quick", action="store_true", help="5000 x 512 matrix, 1 repeat")
     args = parser.parse_args()
     n, p, r = (5000, 512, 25) if args.quick else (20000, 512, 25)
@@ -212,9 +241,14 @@ def main():
     table = pd.concat(tables, ignore_index=True)
     table.insert(0, "benchmark", "nmf_activation_like")
     for key, value in {
-        "n_samples": n, "n_features": p, "rank": r, "repeats": repeats,
-        "torch_version": torch.__version__, "sklearn_version": sklearn.__version__,
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "n_samples": n,
+        "n_features": p,
+        "rank": r,
+        "repeats": repeats,
+        "torch_version": torch.__version__,
+        "sklearn_version": sklearn.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
     }.items():
@@ -233,24 +267,39 @@ def plot(plots, n, p, r, path):
     import matplotlib.pyplot as plt
 
     k = len(plots)
-    fig, axes = plt.subplots(1, k + 1, figsize=(5.2 * k + 4.5, 4.6),
-                             gridspec_kw={"width_ratios": [1.4] * k + [1]})
+    fig, axes = plt.subplots(
+        1, k + 1, figsize=(5.2 * k + 4.5, 4.6), gridspec_kw={"width_ratios": [1.4] * k + [1]}
+    )
     colors = {"hals": "tab:green", "mu": "tab:orange", "admm": "tab:purple"}
     for ax, (threads, res) in zip(axes, plots.items()):
         for solver, run in res["runs"].items():
             rel = run["errors"] / res["target"] - 1.0
-            ax.plot(run["times"], np.maximum(rel, 1e-5), color=colors[solver], lw=1.8,
-                    label=f"{solver} (ours)")
+            ax.plot(
+                run["times"],
+                np.maximum(rel, 1e-5),
+                color=colors[solver],
+                lw=1.8,
+                label=f"{solver} (ours)",
+            )
             if np.isfinite(run["time_to_target"]):
                 ax.plot(run["time_to_target"], 1e-5, "v", color=colors[solver], ms=8)
-        ax.axvline(res["sk_time"], color="k", ls="--", lw=1,
-                   label=f"sklearn cd defaults: {res['sk_time']:.1f} s")
-        ax.axvline(res["sk_time"] / 3, color="grey", ls=":", lw=1.2, label="goal: 1/3 of sklearn's time")
+        ax.axvline(
+            res["sk_time"],
+            color="k",
+            ls="--",
+            lw=1,
+            label=f"sklearn cd defaults: {res['sk_time']:.1f} s",
+        )
+        ax.axvline(
+            res["sk_time"] / 3, color="grey", ls=":", lw=1.2, label="goal: 1/3 of sklearn's time"
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("wall time incl. initialization [s]")
-        ax.set_ylabel("relative excess error: err / err_sklearn - 1\n"
-                      "(clipped at 1e-5; \u25bc = target reached)")
+        ax.set_ylabel(
+            "relative excess error: err / err_sklearn - 1\n"
+            "(clipped at 1e-5; \u25bc = target reached)"
+        )
         ax.set_title(f"{n} x {p}, rank {r}, {threads} thread(s)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")

@@ -10,24 +10,113 @@ a finding, recorded as ``holds = False`` with a note, never tuned away.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 import pandas as pd
 
-CLAIM_COLUMNS = ["paper", "claim_id", "source", "statement", "paper_value", "our_value",
-                 "comparison", "holds", "note"]
-RESULT_COLUMNS = ["paper", "experiment", "method", "dataset", "model", "layer", "seed",
-                  "metric", "value"]
+CLAIM_COLUMNS = [
+    "paper",
+    "claim_id",
+    "source",
+    "statement",
+    "paper_value",
+    "our_value",
+    "control_value",
+    "interval",
+    "comparison",
+    "holds",
+    "note",
+]
+RESULT_COLUMNS = [
+    "paper",
+    "experiment",
+    "method",
+    "dataset",
+    "model",
+    "layer",
+    "seed",
+    "metric",
+    "value",
+]
 
 
-def claim(paper, claim_id, source, statement, paper_value, our_value, comparison, holds,
-          note="") -> dict:
-    """One ledger row; ``holds`` must be a real bool computed from ``our_value``."""
+def claim(
+    paper,
+    claim_id,
+    source,
+    statement,
+    paper_value,
+    our_value,
+    comparison,
+    holds,
+    note="",
+    *,
+    control_value="",
+    interval="",
+) -> dict:
+    """One ledger row; ``holds`` must be a real bool computed from ``our_value``.
+
+    ``control_value`` is what a random or trivial method scores on the same protocol and
+    ``interval`` the spread of ``our_value`` over seeds or a bootstrap (e.g.
+    ``"95% bootstrap [0.81, 0.86]"``), so a reader sees whether the claim could have failed.
+    """
     if not isinstance(holds, bool):
         raise TypeError(f"claim {claim_id}: holds must be a bool, got {type(holds).__name__}")
     if isinstance(our_value, float) and math.isnan(our_value):
         raise ValueError(f"claim {claim_id}: our_value is NaN; a claim needs a measured value")
-    return dict(zip(CLAIM_COLUMNS, [paper, claim_id, source, statement, paper_value,
-                                    our_value, comparison, holds, note]))
+    return dict(
+        paper=paper,
+        claim_id=claim_id,
+        source=source,
+        statement=statement,
+        paper_value=paper_value,
+        our_value=our_value,
+        control_value=control_value,
+        interval=interval,
+        comparison=comparison,
+        holds=holds,
+        note=note,
+    )
+
+
+STATUSES = ("reproduced", "proxy", "full profile only", "not reproduced")
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One table or figure of a paper in the paper's artefact index (``ARTEFACTS`` in
+    ``reference_impls/papers/<id>/__init__.py``).
+
+    ``output`` is the file under ``results/<profile>/<id>/`` that reproduces it ("" when not
+    reproduced); ``status`` is one of :data:`STATUSES`; ``note`` says what the file shows or,
+    for ``proxy`` / ``not reproduced``, why.
+    """
+
+    artefact: str
+    output: str
+    status: str
+    note: str = ""
+
+    @property
+    def slug(self) -> str:
+        """Caption file name: ``workflow/report/<id>/<slug>.rst`` ("Fig. 4" -> "fig4")."""
+        return re.sub(r"[^a-z0-9.-]", "", self.artefact.lower())
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(
+                f"artefact {self.artefact}: status '{self.status}' is not one of {STATUSES}"
+            )
+        if (self.status in ("reproduced", "proxy")) != bool(self.output):
+            raise ValueError(
+                f"artefact {self.artefact}: a {self.status} artefact "
+                f"{'needs' if not self.output else 'has no'} output file"
+            )
+        if self.status != "reproduced" and not self.note:
+            raise ValueError(
+                f"artefact {self.artefact}: status '{self.status}' needs a note saying why"
+            )
 
 
 def claims_frame(rows) -> pd.DataFrame:
@@ -55,20 +144,39 @@ def _cell(value) -> str:
 
 def claims_markdown(ledger: pd.DataFrame) -> str:
     """Per paper: each claim, the paper's number, ours, and whether it holds."""
-    lines = ["# Claims ledger", "",
-             "Each paper's checkable claims regenerated at this profile's scale. A claim that "
-             "does not hold is a finding about the embedded analogue, explained in its note.", ""]
+    lines = [
+        "# Claims ledger",
+        "",
+        "Each paper's checkable claims regenerated at this profile's scale. A claim that "
+        "does not hold is a finding about the embedded analogue, explained in its note.",
+        "",
+    ]
     if ledger.empty:
         return "\n".join(lines + ["No paper rule has written claims yet.", ""])
     for paper, rows in ledger.groupby("paper", sort=False):
         held = int(rows["holds"].astype(str).str.lower().eq("true").sum())
-        lines += [f"## {paper} ({held} of {len(rows)} hold)", "",
-                  "| claim | source | statement | paper | ours | comparison | holds | note |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {paper} ({held} of {len(rows)} hold)",
+            "",
+            "| claim | source | statement | paper | ours | comparison | holds | note |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for _, r in rows.iterrows():
             holds = "yes" if str(r["holds"]).lower() == "true" else "**no**"
-            lines.append("| " + " | ".join(_cell(r[c]) for c in ["claim_id", "source",
-                         "statement", "paper_value", "our_value", "comparison"])
-                         + f" | {holds} | {_cell(r['note']) if pd.notna(r['note']) else ''} |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(r[c])
+                    for c in [
+                        "claim_id",
+                        "source",
+                        "statement",
+                        "paper_value",
+                        "our_value",
+                        "comparison",
+                    ]
+                )
+                + f" | {holds} | {_cell(r['note']) if pd.notna(r['note']) else ''} |"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -19,10 +19,12 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import metrics
 from .methods import concept_bank, make_extractor
+from .methods.banks import affine_decoder  # noqa: F401  (re-exported)
 from .utils import as_numpy
 
 SCALAR_METRICS = {  # name -> higher is better
@@ -55,23 +57,6 @@ def sample_rows(n_rows: int, n_keep: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_rows, size=min(n_keep, n_rows), replace=False))
 
 
-def affine_decoder(extractor, r: int, n_features: int):
-    """``(D, b)`` with ``inverse_transform(U) == U @ D + b``, checked on random codes."""
-    zeros = np.zeros((1, r), dtype=np.float32)
-    b = as_numpy(extractor.inverse_transform(zeros), np.float64)[0]
-    D = as_numpy(extractor.inverse_transform(np.eye(r, dtype=np.float32)), np.float64) - b
-    if D.shape != (r, n_features):
-        raise ValueError(f"{type(extractor).__name__}.inverse_transform returned shape "
-                         f"{D.shape}, expected ({r}, {n_features})")
-    probe = np.random.default_rng(0).random((4, r)).astype(np.float32)
-    direct = as_numpy(extractor.inverse_transform(probe), np.float64)
-    scale = np.abs(direct).max() + 1e-12
-    if np.abs(direct - (probe @ D + b)).max() > 1e-3 * scale:
-        raise ValueError(f"{type(extractor).__name__}.inverse_transform is not affine in U; "
-                         f"concept deletion/insertion need A_hat = U D + b")
-    return D.astype(np.float32), b.astype(np.float32)
-
-
 def channels_last_head(model, bias=None):
     """The model's head as a function of channels-last activations ``(B, h, w, p)``.
 
@@ -82,8 +67,10 @@ def channels_last_head(model, bias=None):
     if hasattr(model, "head_channels_last"):
         return lambda a: model.head_channels_last(a, None if b is None else b.to(a.device))
     if not hasattr(model, "head"):
-        raise TypeError(f"{type(model).__name__} has no head(a) method mapping the factorized "
-                        f"layer to logits; concept fidelity needs one")
+        raise TypeError(
+            f"{type(model).__name__} has no head(a) method mapping the factorized "
+            f"layer to logits; concept fidelity needs one"
+        )
 
     def head(a):
         if b is not None:
@@ -102,8 +89,19 @@ def fit_extractor(class_name, params, A_fit, n_components, seed):
 
 
 @torch.no_grad()
-def evaluate_fit(extractor, eval_acts, labels, attributes, model, *, n_fidelity_per_class=20,
-                 n_design=32, seed=0, attribute_names=None, fidelity_score="softmax") -> dict:
+def evaluate_fit(
+    extractor,
+    eval_acts,
+    labels,
+    attributes,
+    model,
+    *,
+    n_fidelity_per_class=20,
+    n_design=32,
+    seed=0,
+    attribute_names=None,
+    fidelity_score="softmax",
+) -> dict:
     """Scalar metrics of one fitted extractor on held-out spatial activations.
 
     Concepts are ranked per class by total Sobol indices of the class logit (CRAFT); the
@@ -125,25 +123,41 @@ def evaluate_fit(extractor, eval_acts, labels, attributes, model, *, n_fidelity_
     head = channels_last_head(model, b)
     U_maps = U.reshape(n, h, w, r)
     rng = np.random.default_rng(seed)
-    subset = np.sort(np.concatenate([
-        rng.choice(np.flatnonzero(labels == k), size=min(n_fidelity_per_class,
-                                                         int((labels == k).sum())), replace=False)
-        for k in np.unique(labels)]))
+    subset = np.sort(
+        np.concatenate(
+            [
+                rng.choice(
+                    np.flatnonzero(labels == k),
+                    size=min(n_fidelity_per_class, int((labels == k).sum())),
+                    replace=False,
+                )
+                for k in np.unique(labels)
+            ]
+        )
+    )
     target = labels[subset]
     importance = metrics.per_class_importance(
-        metrics.concept_sobol_importance, U_maps[subset], D, head, target,
-        n_design=n_design, seed=seed)
+        metrics.concept_sobol_importance,
+        U_maps[subset],
+        D,
+        head,
+        target,
+        n_design=n_design,
+        seed=seed,
+    )
     order = metrics.importance_to_order(importance)
     curve_args = (U_maps[subset], D, head, target, order)
     out["deletion_auc"] = metrics.concept_deletion(*curve_args, score=fidelity_score).auc
     out["insertion_auc"] = metrics.concept_insertion(*curve_args, score=fidelity_score).auc
 
     image_codes = U_maps.mean((1, 2))
-    svm = metrics.attribute_svm_accuracy(image_codes, attributes, random_state=seed,
-                                         attribute_names=attribute_names)
+    svm = metrics.attribute_svm_accuracy(
+        image_codes, attributes, random_state=seed, attribute_names=attribute_names
+    )
     out["attribute_svm_accuracy"] = svm.mean_accuracy
-    bona = metrics.bona_accuracy(hard_assignments(U), image_ids, labels[image_ids], r + 1,
-                                 random_state=seed)
+    bona = metrics.bona_accuracy(
+        hard_assignments(U), image_ids, labels[image_ids], r + 1, random_state=seed
+    )
     out["bona_accuracy"] = bona.mean_accuracy
     return out
 
@@ -169,9 +183,22 @@ def stability_metrics(codes_by_seed, banks_by_seed, codes_by_rank) -> dict:
     return out
 
 
-def fit_and_evaluate(class_name, params, train_acts, eval_acts, labels, attributes, model, *,
-                     n_components, seed, n_fit_rows, n_stability_rows, evaluate=True,
-                     **eval_kwargs) -> dict:
+def fit_and_evaluate(
+    class_name,
+    params,
+    train_acts,
+    eval_acts,
+    labels,
+    attributes,
+    model,
+    *,
+    n_components,
+    seed,
+    n_fit_rows,
+    n_stability_rows,
+    evaluate=True,
+    **eval_kwargs,
+) -> dict:
     """Fit on a fixed sample of training patches, evaluate (unless ``evaluate`` is False:
     rank-sweep fits only feed stability), keep codes of fixed held-out rows for stability.
 
@@ -180,13 +207,19 @@ def fit_and_evaluate(class_name, params, train_acts, eval_acts, labels, attribut
     A_train, _ = patches(train_acts)
     A_fit = A_train[sample_rows(len(A_train), n_fit_rows, 0)]
     extractor, seconds = fit_extractor(class_name, params, A_fit, n_components, seed)
-    scores = evaluate_fit(extractor, eval_acts, labels, attributes, model, seed=seed,
-                          **eval_kwargs) if evaluate else {}
+    scores = (
+        evaluate_fit(extractor, eval_acts, labels, attributes, model, seed=seed, **eval_kwargs)
+        if evaluate
+        else {}
+    )
     scores["fit_seconds"] = seconds
     A_eval, _ = patches(eval_acts)
     rows = sample_rows(len(A_eval), n_stability_rows, 12345)  # same rows for every fit
-    return {"scores": scores, "bank": concept_bank(extractor).astype(np.float32),
-            "stability_codes": canonical_codes(extractor, A_eval[rows])}
+    return {
+        "scores": scores,
+        "bank": concept_bank(extractor).astype(np.float32),
+        "stability_codes": canonical_codes(extractor, A_eval[rows]),
+    }
 
 
 def canonical_codes(extractor, A) -> np.ndarray:
@@ -211,29 +244,41 @@ def package_versions() -> dict:
 
     from . import __version__
 
-    return {"reference_impls": __version__, "torch": torch.__version__,
-            "numpy": np.__version__, "sklearn": sklearn.__version__}
+    return {
+        "reference_impls": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+    }
 
 
 def save_fit(path, result: dict, meta: dict) -> None:
     """One fit's bank, stability codes, scores and metadata in one ``.npz``."""
-    np.savez(path, bank=result["bank"], stability_codes=result["stability_codes"],
-             scores=np.array(json.dumps(result.get("scores", {}))), meta=np.array(json.dumps(meta)))
+    np.savez(
+        path,
+        bank=result["bank"],
+        stability_codes=result["stability_codes"],
+        scores=np.array(json.dumps(result.get("scores", {}))),
+        meta=np.array(json.dumps(meta)),
+    )
 
 
 def load_fit(path) -> dict:
     with np.load(path, allow_pickle=False) as data:
-        return {"bank": data["bank"], "stability_codes": data["stability_codes"],
-                "scores": json.loads(str(data["scores"])), "meta": json.loads(str(data["meta"]))}
+        return {
+            "bank": data["bank"],
+            "stability_codes": data["stability_codes"],
+            "scores": json.loads(str(data["scores"])),
+            "meta": json.loads(str(data["meta"])),
+        }
 
 
-def collect_metrics(fits, main_rank: int, context: dict) -> "pd.DataFrame":
+def collect_metrics(fits, main_rank: int, context: dict) -> pd.DataFrame:
     """Long table (one row per method, seed, metric) from loaded fits plus stability rows.
 
     ``context`` holds the constant columns (dataset, model, layer, config_hash, versions).
     Across-fit metrics get ``seed = "all"``.
     """
-    import pandas as pd
 
     rows = []
     by_method: dict = {}
@@ -243,27 +288,46 @@ def collect_metrics(fits, main_rank: int, context: dict) -> "pd.DataFrame":
         if m["n_components"] != main_rank:
             continue
         for metric, value in fit["scores"].items():
-            rows.append({"method": m["method"], "seed": str(m["seed"]),
-                         "n_components": m["n_components"], "metric": metric, "value": value})
+            rows.append(
+                {
+                    "method": m["method"],
+                    "seed": str(m["seed"]),
+                    "n_components": m["n_components"],
+                    "metric": metric,
+                    "value": value,
+                }
+            )
     for method, items in by_method.items():
-        main = sorted((f for f in items if f["meta"]["n_components"] == main_rank),
-                      key=lambda f: f["meta"]["seed"])
+        main = sorted(
+            (f for f in items if f["meta"]["n_components"] == main_rank),
+            key=lambda f: f["meta"]["seed"],
+        )
         seed0 = min(f["meta"]["seed"] for f in main) if main else None
-        ranks = sorted((f for f in items if f["meta"]["seed"] == seed0),
-                       key=lambda f: f["meta"]["n_components"])
-        stab = stability_metrics([f["stability_codes"] for f in main], [f["bank"] for f in main],
-                                 [f["stability_codes"] for f in ranks])
-        rows += [{"method": method, "seed": "all", "n_components": main_rank, "metric": k,
-                  "value": v} for k, v in stab.items()]
+        ranks = sorted(
+            (f for f in items if f["meta"]["seed"] == seed0),
+            key=lambda f: f["meta"]["n_components"],
+        )
+        stab = stability_metrics(
+            [f["stability_codes"] for f in main],
+            [f["bank"] for f in main],
+            [f["stability_codes"] for f in ranks],
+        )
+        rows += [
+            {"method": method, "seed": "all", "n_components": main_rank, "metric": k, "value": v}
+            for k, v in stab.items()
+        ]
     frame = pd.DataFrame(rows)
     for key, value in context.items():
         frame[key] = value
     lead = ["method", "dataset", "model", "layer", "seed", "n_components", "metric", "value"]
-    return frame[lead + [c for c in frame.columns if c not in lead]].sort_values(
-        ["method", "metric", "seed"], kind="stable").reset_index(drop=True)
+    return (
+        frame[lead + [c for c in frame.columns if c not in lead]]
+        .sort_values(["method", "metric", "seed"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
-def summary_table(long) -> "pd.DataFrame":
+def summary_table(long) -> pd.DataFrame:
     """Methods x metrics (mean over seeds), in :data:`SCALAR_METRICS` order."""
     wide = long.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
     return wide[[m for m in SCALAR_METRICS if m in wide.columns]]
@@ -272,8 +336,11 @@ def summary_table(long) -> "pd.DataFrame":
 def summary_markdown(long) -> str:
     """The wide summary as a markdown table with the best value per metric in bold."""
     wide = summary_table(long)
-    header = "| method | " + " | ".join(
-        f"{m} {'↑' if SCALAR_METRICS[m] else '↓'}" for m in wide.columns) + " |"
+    header = (
+        "| method | "
+        + " | ".join(f"{m} {'↑' if SCALAR_METRICS[m] else '↓'}" for m in wide.columns)
+        + " |"
+    )
     lines = [header, "|" + " --- |" * (len(wide.columns) + 1)]
     best = {m: (wide[m].max() if SCALAR_METRICS[m] else wide[m].min()) for m in wide.columns}
     for method, row in wide.iterrows():
@@ -301,11 +368,23 @@ def plot_metric_heatmap(long, path) -> None:
         scaled = (wide[m] - lo) / (hi - lo) if hi > lo else wide[m] * 0 + 1
         norm[m] = scaled if SCALAR_METRICS[m] else 1 - scaled
     fig, ax = plt.subplots(figsize=(1.25 * len(wide.columns) + 2.5, 0.5 * len(wide) + 1.8))
-    sns.heatmap(norm, annot=wide.map(lambda v: f"{v:.3g}"), fmt="", cmap="viridis",
-                vmin=0, vmax=1, cbar_kws={"label": "normalised per metric (1 = best)"}, ax=ax,
-                annot_kws={"fontsize": 8})
-    ax.set_xticklabels([f"{m}\n({'higher' if SCALAR_METRICS[m] else 'lower'} better)"
-                        for m in wide.columns], rotation=35, ha="right", fontsize=8)
+    sns.heatmap(
+        norm,
+        annot=wide.map(lambda v: f"{v:.3g}"),
+        fmt="",
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        cbar_kws={"label": "normalised per metric (1 = best)"},
+        ax=ax,
+        annot_kws={"fontsize": 8},
+    )
+    ax.set_xticklabels(
+        [f"{m}\n({'higher' if SCALAR_METRICS[m] else 'lower'} better)" for m in wide.columns],
+        rotation=35,
+        ha="right",
+        fontsize=8,
+    )
     ax.set_xlabel(""), ax.set_ylabel("")
     ax.set_title("Concept extractors on the shared metrics (cell text: raw mean over seeds)")
     fig.tight_layout()
@@ -325,17 +404,22 @@ def plot_metric_seeds(long, path) -> None:
     names = [m for m in SCALAR_METRICS if m in set(per_seed["metric"])]
     cols = 3
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 0.32 * per_seed["method"].nunique()
-                                                  * rows + 1.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(5 * cols, 0.32 * per_seed["method"].nunique() * rows + 1.5 * rows),
+        squeeze=False,
+    )
     for ax, metric in zip(axes.flat, names):
         sub = per_seed[per_seed["metric"] == metric]
         sns.stripplot(data=sub, y="method", x="value", hue="seed", ax=ax, size=6, jitter=False)
-        ax.set_title(f"{metric} ({'higher' if SCALAR_METRICS[metric] else 'lower'} is better)",
-                     fontsize=10)
+        ax.set_title(
+            f"{metric} ({'higher' if SCALAR_METRICS[metric] else 'lower'} is better)", fontsize=10
+        )
         ax.set_ylabel(""), ax.grid(axis="x", alpha=0.3)
         if ax is not axes.flat[0]:
             ax.get_legend().remove()
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

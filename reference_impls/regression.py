@@ -21,8 +21,10 @@ import yaml
 
 KEY = ["method", "dataset", "model", "layer", "seed", "n_components", "metric"]
 CLAIM_KEY = ["paper", "claim_id"]
-FILES = {"metrics": ("compare/metrics.csv", "compare_metrics.csv"),
-         "claims": ("claims.csv", "claims.csv")}
+FILES = {
+    "metrics": ("compare/metrics.csv", "compare_metrics.csv"),
+    "claims": ("claims.csv", "claims.csv"),
+}
 
 
 def load_tolerances(path) -> dict:
@@ -32,8 +34,9 @@ def load_tolerances(path) -> dict:
         raise ValueError(f"{path}: expected a mapping with a 'default' entry {{abs, rel}}")
     for name, spec in {"default": tol["default"], **tol.get("metrics", {})}.items():
         if spec != "skip" and not (isinstance(spec, dict) and set(spec) <= {"abs", "rel"}):
-            raise ValueError(f"{path}: tolerance of '{name}' must be 'skip' or {{abs, rel}}, "
-                             f"got {spec!r}")
+            raise ValueError(
+                f"{path}: tolerance of '{name}' must be 'skip' or {{abs, rel}}, got {spec!r}"
+            )
     return tol
 
 
@@ -59,8 +62,10 @@ def compare_metrics(current: pd.DataFrame, expected: pd.DataFrame, tol: dict) ->
         got = float(cur[key])
         allowed = bounds[0] + bounds[1] * abs(want)
         if not (np.isfinite(got) or not np.isfinite(want)) or abs(got - want) > allowed:
-            failures.append(f"DRIFT    {label}: expected {want:.6g}, got {got:.6g} "
-                            f"(|diff| {abs(got - want):.3g} > tolerance {allowed:.3g})")
+            failures.append(
+                f"DRIFT    {label}: expected {want:.6g}, got {got:.6g} "
+                f"(|diff| {abs(got - want):.3g} > tolerance {allowed:.3g})"
+            )
     return failures
 
 
@@ -73,8 +78,10 @@ def compare_claims(current: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
         if key not in cur.index:
             failures.append(f"MISSING  claim {key[0]}/{key[1]}: expected holds={want}")
         elif cur[key] != want:
-            failures.append(f"FLIPPED  claim {key[0]}/{key[1]}: expected holds={want}, now "
-                            f"holds={cur[key]} ({row['statement']})")
+            failures.append(
+                f"FLIPPED  claim {key[0]}/{key[1]}: expected holds={want}, now "
+                f"holds={cur[key]} ({row['statement']})"
+            )
     return failures
 
 
@@ -86,15 +93,18 @@ def check(results_dir, expected_dir, tolerances) -> list[str]:
     for kind, (current_name, expected_name) in FILES.items():
         cur_path, exp_path = results_dir / current_name, expected_dir / expected_name
         if not exp_path.is_file():
-            failures.append(f"NO EXPECTED VALUES  {exp_path}: run "
-                            f"'python -m reference_impls.regression update' deliberately")
+            failures.append(
+                f"NO EXPECTED VALUES  {exp_path}: run "
+                f"'python -m reference_impls.regression update' deliberately"
+            )
             continue
         if not cur_path.is_file():
             failures.append(f"NO RESULTS  {cur_path}: run the reproduction first")
             continue
         cur, exp = pd.read_csv(cur_path), pd.read_csv(exp_path)
-        failures += (compare_metrics(cur, exp, tol) if kind == "metrics"
-                     else compare_claims(cur, exp))
+        failures += (
+            compare_metrics(cur, exp, tol) if kind == "metrics" else compare_claims(cur, exp)
+        )
     return failures
 
 

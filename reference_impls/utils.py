@@ -49,3 +49,14 @@ def as_tensor(x, dtype=torch.float32, device=None) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.to(dtype=dtype, device=device if device is not None else x.device)
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+
+def deep_update(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in key by key (nested mappings merged, not replaced)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -19,8 +19,12 @@ def rule_logging(smk):
         return
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as fh, contextlib.redirect_stderr(fh):
-        logging.basicConfig(stream=fh, level=logging.INFO, force=True,
-                            format="%(asctime)s %(levelname)s %(message)s")
+        logging.basicConfig(
+            stream=fh,
+            level=logging.INFO,
+            force=True,
+            format="%(asctime)s %(levelname)s %(message)s",
+        )
         torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
         try:
             yield logging.getLogger(smk.rule)
@@ -38,6 +42,7 @@ def resolve_device(name: str | None) -> str:
     if name in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config device: 'cuda' requested but torch sees no CUDA device; "
-                           "set device: auto or cpu")
+        raise RuntimeError(
+            "config device: 'cuda' requested but torch sees no CUDA device; set device: auto or cpu"
+        )
     return name

@@ -22,16 +22,64 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CUB_PART_NAMES = ["back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg",
-                  "left wing", "nape", "right eye", "right leg", "right wing", "tail", "throat"]
+CUB_PART_NAMES = [
+    "back",
+    "beak",
+    "belly",
+    "breast",
+    "crown",
+    "forehead",
+    "left eye",
+    "left leg",
+    "left wing",
+    "nape",
+    "right eye",
+    "right leg",
+    "right wing",
+    "tail",
+    "throat",
+]
 CELEBA_ATTRIBUTES = [
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
-    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
-    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup",
-    "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard",
-    "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns",
-    "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 ]
 
 
@@ -60,16 +108,32 @@ def write_cifar10(root: Path, per_batch: int = 2, n_test: int = 3, seed: int = 0
     for k, (name, n) in enumerate(batches.items()):
         images = _cifar_images(rng, n)
         labels = [(k * 3 + j) % 10 for j in range(n)]
-        _pickle(folder / name, {b"batch_label": name.encode(), b"labels": labels,
-                                b"data": _cifar_rows(images),
-                                b"filenames": [f"img_{k}_{j}.png".encode() for j in range(n)]})
+        _pickle(
+            folder / name,
+            {
+                b"batch_label": name.encode(),
+                b"labels": labels,
+                b"data": _cifar_rows(images),
+                b"filenames": [f"img_{k}_{j}.png".encode() for j in range(n)],
+            },
+        )
         written[name] = (images, np.array(labels))
     names = [f"class_{c}" for c in range(10)]
-    _pickle(folder / "batches.meta", {b"label_names": [n.encode() for n in names],
-                                      b"num_cases_per_batch": per_batch, b"num_vis": 3072})
+    _pickle(
+        folder / "batches.meta",
+        {
+            b"label_names": [n.encode() for n in names],
+            b"num_cases_per_batch": per_batch,
+            b"num_vis": 3072,
+        },
+    )
     train = [written[f"data_batch_{i}"] for i in range(1, 6)]
-    return {"train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
-            "test": written["test_batch"], "classes": names, "folder": folder}
+    return {
+        "train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
+        "test": written["test_batch"],
+        "classes": names,
+        "folder": folder,
+    }
 
 
 def write_cifar100(root: Path, n_train: int = 6, n_test: int = 4, seed: int = 1) -> dict:
@@ -81,14 +145,26 @@ def write_cifar100(root: Path, n_train: int = 6, n_test: int = 4, seed: int = 1)
         images = _cifar_images(rng, n)
         fine = rng.choice(100, size=n, replace=False)
         coarse = fine % 20
-        _pickle(folder / split, {b"filenames": [b"x.png"] * n, b"batch_label": split.encode(),
-                                 b"fine_labels": fine.tolist(), b"coarse_labels": coarse.tolist(),
-                                 b"data": _cifar_rows(images)})
+        _pickle(
+            folder / split,
+            {
+                b"filenames": [b"x.png"] * n,
+                b"batch_label": split.encode(),
+                b"fine_labels": fine.tolist(),
+                b"coarse_labels": coarse.tolist(),
+                b"data": _cifar_rows(images),
+            },
+        )
         written[split] = (images, fine, coarse)
     fine_names = [f"fine_{c}" for c in range(100)]
     coarse_names = [f"coarse_{c}" for c in range(20)]
-    _pickle(folder / "meta", {b"fine_label_names": [n.encode() for n in fine_names],
-                              b"coarse_label_names": [n.encode() for n in coarse_names]})
+    _pickle(
+        folder / "meta",
+        {
+            b"fine_label_names": [n.encode() for n in fine_names],
+            b"coarse_label_names": [n.encode() for n in coarse_names],
+        },
+    )
     return {**written, "classes": fine_names, "superclasses": coarse_names, "folder": folder}
 
 
@@ -99,8 +175,14 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.tobytes()
 
 
-def write_mnist(root: Path, folder: str = "MNIST", gz: bool = False, n_train: int = 5,
-                n_test: int = 3, seed: int = 2) -> dict:
+def write_mnist(
+    root: Path,
+    folder: str = "MNIST",
+    gz: bool = False,
+    n_train: int = 5,
+    n_test: int = 3,
+    seed: int = 2,
+) -> dict:
     """torchvision's ``root/<folder>/raw/`` with the four idx files (gzipped if ``gz``)."""
     rng = np.random.default_rng(seed)
     raw = root / folder / "raw"
@@ -109,8 +191,10 @@ def write_mnist(root: Path, folder: str = "MNIST", gz: bool = False, n_train: in
     for prefix, split, n in (("train", "train", n_train), ("t10k", "test", n_test)):
         images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n).astype(np.uint8)
-        for stem, array in ((f"{prefix}-images-idx3-ubyte", images),
-                            (f"{prefix}-labels-idx1-ubyte", labels)):
+        for stem, array in (
+            (f"{prefix}-images-idx3-ubyte", images),
+            (f"{prefix}-labels-idx1-ubyte", labels),
+        ):
             data = idx_bytes(array)
             if gz:
                 with gzip.open(raw / f"{stem}.gz", "wb") as f:
@@ -128,7 +212,7 @@ def three_band_image(width: int, height: int, colors) -> Image.Image:
     """
     array = np.zeros((height, width, 3), dtype=np.uint8)
     third = width // 3
-    array[:, :third], array[:, third:width - third], array[:, width - third:] = colors
+    array[:, :third], array[:, third : width - third], array[:, width - third :] = colors
     return Image.fromarray(array)
 
 
@@ -163,9 +247,11 @@ def write_cub(root: Path, attributes_beside: bool = True) -> dict:
     Part p of image i is visible when ``(i + p) % 2 == 0``, at ``(2 + p, 1 + i)``.
     """
     cub = root / "CUB_200_2011"
-    images = {1: ("001.Black_footed_Albatross", "Black_Footed_Albatross_0001_796111.jpg", (40, 20)),
-              2: ("002.Laysan_Albatross", "Laysan_Albatross_0002_1027.jpg", (30, 30)),
-              3: ("001.Black_footed_Albatross", "Black_Footed_Albatross_0003_796136.jpg", (20, 40))}
+    images = {
+        1: ("001.Black_footed_Albatross", "Black_Footed_Albatross_0001_796111.jpg", (40, 20)),
+        2: ("002.Laysan_Albatross", "Laysan_Albatross_0002_1027.jpg", (30, 30)),
+        3: ("001.Black_footed_Albatross", "Black_Footed_Albatross_0003_796136.jpg", (20, 40)),
+    }
     labels = {1: 1, 2: 2, 3: 1}
     is_train = {1: 1, 2: 0, 3: 1}
     bboxes = {1: (4.0, 2.0, 20.0, 10.0), 2: (0.0, 0.0, 30.0, 30.0), 3: (5.0, 10.0, 10.0, 20.0)}
@@ -189,9 +275,14 @@ def write_cub(root: Path, attributes_beside: bool = True) -> dict:
         for p in range(1, 16):
             visible = (i + p) % 2 == 0
             parts[i, p - 1] = (2 + p, 1 + i, 1) if visible else (0, 0, 0)
-    write(cub / "parts" / "part_locs.txt",
-          [f"{i} {p} {parts[i, p - 1, 0]:.1f} {parts[i, p - 1, 1]:.1f} {int(parts[i, p - 1, 2])}"
-           for i in images for p in range(1, 16)])
+    write(
+        cub / "parts" / "part_locs.txt",
+        [
+            f"{i} {p} {parts[i, p - 1, 0]:.1f} {parts[i, p - 1, 1]:.1f} {int(parts[i, p - 1, 2])}"
+            for i in images
+            for p in range(1, 16)
+        ],
+    )
     names = [f"has_feature_{k // 10}::value_{k % 10}" for k in range(1, 313)]
     attributes_txt = root / "attributes.txt" if attributes_beside else cub / "attributes.txt"
     write(attributes_txt, [f"{k} {n}" for k, n in enumerate(names, 1)])
@@ -205,9 +296,18 @@ def write_cub(root: Path, attributes_beside: bool = True) -> dict:
             extra = " 0 0" if (i, k) == (2, 5) else ""
             rows.append(f"{i} {k} {present[i, k - 1]} {certainty[i, k - 1]}{extra} 4.5")
     write(cub / "attributes" / "image_attribute_labels.txt", rows)
-    return {"cub": cub, "images": images, "labels": labels, "is_train": is_train,
-            "bboxes": bboxes, "parts": parts, "present": present, "certainty": certainty,
-            "attribute_names": names, "attributes_txt": attributes_txt}
+    return {
+        "cub": cub,
+        "images": images,
+        "labels": labels,
+        "is_train": is_train,
+        "bboxes": bboxes,
+        "parts": parts,
+        "present": present,
+        "certainty": certainty,
+        "attribute_names": names,
+        "attributes_txt": attributes_txt,
+    }
 
 
 def write_lfw(root: Path, image_dir: str = "lfw", with_partition: bool = False) -> dict:
@@ -215,21 +315,33 @@ def write_lfw(root: Path, image_dir: str = "lfw", with_partition: bool = False) 
     CelebA-style ``list_attr_lfw.txt``; attribute k of image j is present when ``(j + k) % 2``.
     With ``with_partition`` also ``list_eval_partition_lfw.txt`` (images 0, 1 train, 2 val,
     3 test)."""
-    files = ["Aaron_Eckhart_0001.jpg", "Ann_Veneman_0001.jpg", "Ann_Veneman_0002.jpg",
-             "Zico_0001.jpg"]
-    attributes = np.array([[(j + k) % 2 for k in range(40)] for j in range(len(files))],
-                          dtype=np.uint8)
+    files = [
+        "Aaron_Eckhart_0001.jpg",
+        "Ann_Veneman_0001.jpg",
+        "Ann_Veneman_0002.jpg",
+        "Zico_0001.jpg",
+    ]
+    attributes = np.array(
+        [[(j + k) % 2 for k in range(40)] for j in range(len(files))], dtype=np.uint8
+    )
     for j, name in enumerate(files):
         person = name.rsplit("_", 1)[0]
         (root / image_dir / person).mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (250, 250), (60 * j,) * 3).save(root / image_dir / person / name,
-                                                         quality=100)
+        Image.new("RGB", (250, 250), (60 * j,) * 3).save(
+            root / image_dir / person / name, quality=100
+        )
     lines = [str(len(files)), " ".join(CELEBA_ATTRIBUTES)]
-    lines += [name + "  " + " ".join("1" if v else "-1" for v in row)
-              for name, row in zip(files, attributes)]
+    lines += [
+        name + "  " + " ".join("1" if v else "-1" for v in row)
+        for name, row in zip(files, attributes)
+    ]
     (root / "list_attr_lfw.txt").write_text("\n".join(lines) + "\n")
     if with_partition:
         (root / "list_eval_partition_lfw.txt").write_text(
-            "".join(f"{name} {k}\n" for name, k in zip(files, [0, 0, 1, 2])))
-    return {"files": files, "attributes": attributes,
-            "persons": ["Aaron_Eckhart", "Ann_Veneman", "Ann_Veneman", "Zico"]}
+            "".join(f"{name} {k}\n" for name, k in zip(files, [0, 0, 1, 2]))
+        )
+    return {
+        "files": files,
+        "attributes": attributes,
+        "persons": ["Aaron_Eckhart", "Ann_Veneman", "Ann_Veneman", "Zico"],
+    }

@@ -1,4 +1,5 @@
 """Extractor registry, the comparison metrics, the claims ledger and the regression check."""
+
 import subprocess
 import sys
 import textwrap
@@ -46,7 +47,8 @@ def test_learned_methods_beat_the_random_control(relu_acts):
 
 
 def test_a_class_from_outside_the_package_joins_by_name(tmp_path, monkeypatch, relu_acts):
-    (tmp_path / "my_methods.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_methods.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         class TopChannels:
             def __init__(self, n_components=3):
@@ -59,7 +61,8 @@ def test_a_class_from_outside_the_package_joins_by_name(tmp_path, monkeypatch, r
                 return A @ self.components_.T
             def inverse_transform(self, U):
                 return U @ self.components_
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     ext = make_extractor("my_methods:TopChannels", {}, n_components=5, random_state=1)
     assert ext.n_components == 5  # random_state is not passed to a class without it
@@ -84,6 +87,7 @@ def test_non_affine_decoder_is_rejected():
     class Squares:
         def inverse_transform(self, U):
             return np.asarray(U) ** 2 @ np.ones((2, 3))
+
     with pytest.raises(ValueError, match="not affine"):
         compare.affine_decoder(Squares(), 2, 3)
 
@@ -108,16 +112,39 @@ def tiny_setup():
 def test_fit_and_evaluate_and_collect(tiny_setup):
     model, train, test, labels, attrs = tiny_setup
     fits = []
-    for name, rank, seed in [("nmf", 4, 0), ("nmf", 4, 1), ("nmf", 2, 0), ("pca", 4, 0),
-                             ("pca", 4, 1)]:
-        res = compare.fit_and_evaluate(name, {}, train, test, labels, attrs, model,
-                                       n_components=rank, seed=seed, n_fit_rows=500,
-                                       n_stability_rows=200, evaluate=rank == 4,
-                                       n_fidelity_per_class=5, n_design=8)
+    for name, rank, seed in [
+        ("nmf", 4, 0),
+        ("nmf", 4, 1),
+        ("nmf", 2, 0),
+        ("pca", 4, 0),
+        ("pca", 4, 1),
+    ]:
+        res = compare.fit_and_evaluate(
+            name,
+            {},
+            train,
+            test,
+            labels,
+            attrs,
+            model,
+            n_components=rank,
+            seed=seed,
+            n_fit_rows=500,
+            n_stability_rows=200,
+            evaluate=rank == 4,
+            n_fidelity_per_class=5,
+            n_design=8,
+        )
         fits.append({**res, "meta": {"method": name, "n_components": rank, "seed": seed}})
     scores = fits[0]["scores"]
-    assert set(scores) == {"reconstruction_error", "deletion_auc", "insertion_auc",
-                           "attribute_svm_accuracy", "bona_accuracy", "fit_seconds"}
+    assert set(scores) == {
+        "reconstruction_error",
+        "deletion_auc",
+        "insertion_auc",
+        "attribute_svm_accuracy",
+        "bona_accuracy",
+        "fit_seconds",
+    }
     assert 0 < scores["reconstruction_error"] < 1
     assert set(fits[2]["scores"]) == {"fit_seconds"}  # rank-sweep fit: stability only
     long = compare.collect_metrics(fits, 4, {"dataset": "d", "model": "m", "layer": "l"})
@@ -132,10 +159,18 @@ def test_fit_and_evaluate_and_collect(tiny_setup):
 
 
 def _metrics_frame():
-    return pd.DataFrame({"method": ["nmf", "nmf", "pca"], "dataset": "parts", "model": "cnn",
-                         "layer": "stage4", "seed": ["0", "0", "0"], "n_components": 10,
-                         "metric": ["reconstruction_error", "fit_seconds", "reconstruction_error"],
-                         "value": [0.30, 2.0, 0.28]})
+    return pd.DataFrame(
+        {
+            "method": ["nmf", "nmf", "pca"],
+            "dataset": "parts",
+            "model": "cnn",
+            "layer": "stage4",
+            "seed": ["0", "0", "0"],
+            "n_components": 10,
+            "metric": ["reconstruction_error", "fit_seconds", "reconstruction_error"],
+            "value": [0.30, 2.0, 0.28],
+        }
+    )
 
 
 def _write(results, expected, metrics, claims):
@@ -148,8 +183,7 @@ def test_regression_check_names_the_drifting_metric_and_flipped_claim(tmp_path):
     results, expected = tmp_path / "default", tmp_path / "expected" / "default"
     tol = tmp_path / "tol.yaml"
     tol.write_text("default: {abs: 0.01, rel: 0}\nmetrics:\n  fit_seconds: skip\n")
-    claims = claims_frame([claim("craft", "c1", "Fig. 6", "Sobol beats TCAV", 0.1, 0.2, "<",
-                                 True)])
+    claims = claims_frame([claim("craft", "c1", "Fig. 6", "Sobol beats TCAV", 0.1, 0.2, "<", True)])
     _write(results, expected, _metrics_frame(), claims)
     regression.update(results, expected)
     assert regression.check(results, expected, tol) == []
@@ -168,18 +202,26 @@ def test_regression_check_names_the_drifting_metric_and_flipped_claim(tmp_path):
     assert "metric=reconstruction_error" in failures[0] and "expected 0.35" in failures[0]
     flipped = claims.assign(holds=False)
     _write(results, expected, m, flipped)
-    assert any(f.startswith("FLIPPED  claim craft/c1") for f in regression.check(results, expected, tol))
+    assert any(
+        f.startswith("FLIPPED  claim craft/c1") for f in regression.check(results, expected, tol)
+    )
 
 
 def test_regression_cli_exit_codes(tmp_path):
     results = tmp_path / "res"
-    _write(results / "default", None, _metrics_frame(),
-           claims_frame([claim("p", "a", "T1", "s", 1, 1, "=", True)]))
+    _write(
+        results / "default",
+        None,
+        _metrics_frame(),
+        claims_frame([claim("p", "a", "T1", "s", 1, 1, "=", True)]),
+    )
     (results / "expected").mkdir()
     (results / "expected" / "tolerances.yaml").write_text("default: {abs: 0.0, rel: 0.0}\n")
     run = lambda action: subprocess.run(  # noqa: E731
         [sys.executable, "-m", "reference_impls.regression", action, "--results", str(results)],
-        capture_output=True, text=True)
+        capture_output=True,
+        text=True,
+    )
     assert run("check").returncode == 1  # no expected values yet
     assert run("update").returncode == 0
     ok = run("check")
@@ -193,8 +235,12 @@ def test_claims_ledger_rows_and_markdown():
         claim("p", "x", "T", "s", 1, 2, "<", "yes")
     with pytest.raises(ValueError, match="NaN"):
         claim("p", "x", "T", "s", 1, float("nan"), "<", True)
-    ledger = claims_frame([claim("craft", "a", "Fig. 6", "s1", 0.1, 0.2, "<", True),
-                           claim("craft", "b", "Fig. 6", "s2", 0.1, 0.05, ">", False, "why")])
+    ledger = claims_frame(
+        [
+            claim("craft", "a", "Fig. 6", "s1", 0.1, 0.2, "<", True),
+            claim("craft", "b", "Fig. 6", "s2", 0.1, 0.05, ">", False, "why"),
+        ]
+    )
     md = claims_markdown(ledger)
     assert "## craft (1 of 2 hold)" in md and "**no**" in md and "why" in md
     with pytest.raises(ValueError, match="duplicate"):
@@ -204,8 +250,23 @@ def test_claims_ledger_rows_and_markdown():
 def test_a_method_added_by_config_alone_enters_the_dag(tmp_path):
     extra = tmp_path / "extra.yaml"
     extra.write_text("compare:\n  methods:\n    my_method: {class: 'my_pkg.mod:MyExtractor'}\n")
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--nolock",
-                          "--cores", "1", "--configfile", str(extra)], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--forceall",
+            "--nolock",
+            "--cores",
+            "1",
+            "--configfile",
+            str(extra),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout[-2000:]
     assert "results/default/compare/fits/my_method/r10_s0.npz" in run.stdout

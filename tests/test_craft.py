@@ -1,5 +1,6 @@
 """CRAFT (Fel et al. 2023): crops, recursion, Sobol importance, implicit gradients of the
 concept attribution maps, and a tiny end-to-end run of the experiment functions."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,12 +10,19 @@ from reference_impls.claims import CLAIM_COLUMNS, RESULT_COLUMNS
 from reference_impls.data.base import ArrayImageDataset
 from reference_impls.data.procedural import build_taxonomy, generate_split
 from reference_impls.methods import make_extractor
-from reference_impls.methods.craft import (Craft, LayerHead, concept_attribution_maps,
-                                           crop_size_for, cut_crops, implicit_gradient_check,
-                                           random_crop_boxes, random_crops)
+from reference_impls.methods.craft import (
+    Craft,
+    LayerHead,
+    concept_attribution_maps,
+    crop_size_for,
+    cut_crops,
+    implicit_gradient_check,
+    random_crop_boxes,
+    random_crops,
+)
 from reference_impls.models import SmallCNN, record_layers
 from reference_impls.papers import craft as P
-from reference_impls.papers import craft_figures as PF
+from reference_impls.papers.craft import figures as PF
 
 torch.set_num_threads(1)
 
@@ -25,6 +33,7 @@ def tiny_model(n_classes=3, seed=0):
 
 
 # ------------------------------------------------------------------------------------ crops
+
 
 def test_crop_fraction_matches_the_paper():
     assert crop_size_for(224) == 64  # the paper: 64 px crops of 224 px images
@@ -53,8 +62,9 @@ def test_cut_crops_is_the_slice_then_a_bilinear_resize():
     assert torch.equal(native[0], images[1, :, 3:11, 5:13])
     assert torch.equal(native[1], images[0, :, 0:8, 12:20])
     resized = cut_crops(images, boxes, 8)  # default: back to the image side
-    expected = torch.nn.functional.interpolate(native, size=(20, 20), mode="bilinear",
-                                               align_corners=False)
+    expected = torch.nn.functional.interpolate(
+        native, size=(20, 20), mode="bilinear", align_corners=False
+    )
     assert resized.shape == (2, 3, 20, 20) and torch.allclose(resized, expected)
     with pytest.raises(ValueError, match="outside"):
         cut_crops(images, np.array([[0, 15, 0]]), 8)
@@ -63,6 +73,7 @@ def test_cut_crops_is_the_slice_then_a_bilinear_resize():
 
 
 # ---------------------------------------------------------------------------- recursion
+
 
 def test_recursion_selects_exactly_the_points_above_the_90th_percentile():
     rng = np.random.default_rng(0)
@@ -97,20 +108,23 @@ def test_craft_interface_transform_and_inverse():
     rng = np.random.default_rng(3)
     W_true = rng.random((3, 16))
     A = (rng.random((150, 3)) @ W_true).astype(np.float32)
-    craft = make_extractor("reference_impls.methods.craft:Craft", n_components=3,
-                           random_state=0).fit(A)
+    craft = make_extractor(
+        "reference_impls.methods.craft:Craft", n_components=3, random_state=0
+    ).fit(A)
     U = craft.transform(A)
     assert U.shape == (150, 3) and U.min() >= 0
     rel = np.linalg.norm(craft.inverse_transform(U) - A) / np.linalg.norm(A)
     assert rel < 0.05
     maps = np.transpose(A[:8].reshape(2, 2, 2, 16), (0, 3, 1, 2))  # N x p x H x W
-    np.testing.assert_allclose(craft.transform_maps(maps).reshape(-1, 3), U[:8], rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        craft.transform_maps(maps).reshape(-1, 3), U[:8], rtol=1e-4, atol=1e-5
+    )
     with pytest.raises(ValueError, match="transform_maps"):
         craft.transform(maps)
 
 
 # -------------------------------------------------------------------------- importance
+
 
 def test_sobol_importance_of_an_additive_head_matches_the_analytic_indices():
     """Y = sum_i a_i M_i with independent uniform masks: S_Ti = a_i^2 / sum_j a_j^2."""
@@ -125,7 +139,7 @@ def test_sobol_importance_of_an_additive_head_matches_the_analytic_indices():
     craft = Craft.from_bank(W)
     s = craft.estimate_importance(U, head, [0], "sobol", n_design=1024)
     a = U[0] * (W @ v)
-    np.testing.assert_allclose(s, a ** 2 / np.sum(a ** 2), atol=0.03)
+    np.testing.assert_allclose(s, a**2 / np.sum(a**2), atol=0.03)
     assert s[2] == pytest.approx(0.0, abs=1e-12)  # a concept the head ignores
     tcav = craft.estimate_importance(U, head, [0], "tcav")
     np.testing.assert_array_equal(tcav, [1.0, 0.0, 0.0])  # sign of w_i . v
@@ -147,6 +161,7 @@ def test_layer_head_and_pooling_shortcut_are_exact():
 
 # --------------------------------------------------------------- implicit differentiation
 
+
 @pytest.mark.parametrize("pool", ["coefficients", "activations"])
 def test_attribution_map_gradients_match_finite_differences(pool):
     model = tiny_model(seed=1)
@@ -159,8 +174,9 @@ def test_attribution_map_gradients_match_finite_differences(pool):
     check = implicit_gradient_check(model, images[:3], bank, "stage4", pool=pool, seed=0)
     assert np.abs(check["numeric"]).max() > 0  # some concept is active
     assert check["rel_error"].max() < 1e-5
-    maps = concept_attribution_maps(model, images[:3], bank, "stage4", cam_layer="stage2",
-                                    pool=pool)
+    maps = concept_attribution_maps(
+        model, images[:3], bank, "stage4", cam_layer="stage2", pool=pool
+    )
     assert maps.shape == (3, 3, 16, 16) and maps.min() >= 0 and np.isfinite(maps).all()
 
 
@@ -175,49 +191,76 @@ def test_transform_gradient_matches_finite_differences_at_the_nnls_layer():
     for i in range(3):
         (g,) = torch.autograd.grad(u[0, i], a, retain_graph=True)
         with torch.no_grad():
-            fd = (craft.transform(a + 1e-6 * direction) - craft.transform(a - 1e-6 * direction))
+            fd = craft.transform(a + 1e-6 * direction) - craft.transform(a - 1e-6 * direction)
         assert float((g * direction).sum()) == pytest.approx(float(fd[0, i]) / 2e-6, abs=1e-7)
 
 
 # ------------------------------------------------------------------- tiny end-to-end run
 
+
 @pytest.fixture(scope="module")
 def tiny_parts():
     train_cls, _, _ = build_taxonomy(2, 1, 1)
+
     def split(n, seed):
         arr = generate_split(train_cls, n, image_size=24, seed=seed)
         images = arr.pop("images").astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         labels = arr.pop("labels")
         return ArrayImageDataset(images, labels, [c.name for c in train_cls], ground_truth=arr)
+
     return split(40, 0), split(24, 1), tiny_model(n_classes=len(train_cls), seed=2)
 
 
 def test_pipeline_end_to_end(tiny_parts, tmp_path):
     train, test, model = tiny_parts
-    crops = P.extract_class_crops(model, train, ["stage3", "stage4"], images_per_class=12,
-                                  crops_per_image=10, seed=0, batch_size=64)
+    crops = P.extract_class_crops(
+        model,
+        train,
+        ["stage3", "stage4"],
+        images_per_class=12,
+        crops_per_image=10,
+        seed=0,
+        batch_size=64,
+    )
     n = 12 * 10 * len(train.classes)
     assert crops["acts/stage4"].shape == (n, 12) and crops["acts/stage3"].shape == (n, 8)
     assert int(crops["crop_size"]) == crop_size_for(24)
     np.testing.assert_allclose(crops["regions"].sum(1), 1.0, rtol=1e-5)
-    again = P.extract_class_crops(model, train, ["stage3", "stage4"], images_per_class=12,
-                                  crops_per_image=10, seed=0, batch_size=16)
+    again = P.extract_class_crops(
+        model,
+        train,
+        ["stage3", "stage4"],
+        images_per_class=12,
+        crops_per_image=10,
+        seed=0,
+        batch_size=16,
+    )
     np.testing.assert_array_equal(again["image"], crops["image"])
     np.testing.assert_allclose(again["acts/stage4"], crops["acts/stage4"], rtol=1e-5, atol=1e-6)
 
-    concepts = P.fit_class_concepts(crops, "stage4", "stage3", n_concepts=4, n_subconcepts=2,
-                                    seed=0)
+    concepts = P.fit_class_concepts(
+        crops, "stage4", "stage3", n_concepts=4, n_subconcepts=2, seed=0
+    )
     assert concepts["bank"].shape == (len(train.classes), 4, 12)
     assert concepts["sub_bank"].shape == (len(train.classes), 4, 2, 8)
 
     with torch.no_grad(), record_layers(model, ["stage4"]) as store:
         logits = model(torch.as_tensor(test.images)).numpy()
         maps = store["stage4"].numpy()
-    banks = {"nmf": P.nmf_banks(concepts),
-             "pca": P.extractor_banks(crops, "stage4", "pca", 4, seed=0)}
-    imps, curves = zip(*(P.importance_and_fidelity(b, maps, test.targets, model, "stage4",
-                                                   sobol_design=16, bank_name=name)
-                         for name, b in banks.items()))
+    banks = {
+        "nmf": P.nmf_banks(concepts),
+        "pca": P.extractor_banks(
+            crops["acts/stage4"], crops["label"], "pca", 4, seed=0, tag="craft"
+        ),
+    }
+    imps, curves = zip(
+        *(
+            P.importance_and_fidelity(
+                b, maps, test.targets, model, "stage4", sobol_design=16, bank_name=name
+            )
+            for name, b in banks.items()
+        )
+    )
     curves = pd.concat(curves)
     auc = P.fidelity_auc(curves)
     assert len(auc) == 2 * 2 * len(P.RANKINGS) and auc["auc"].notna().all()
@@ -232,34 +275,76 @@ def test_pipeline_end_to_end(tiny_parts, tmp_path):
     assert table1["value"].between(0, 1).all()
 
     source = P.ImageSource(test)
-    loc = P.class_localisation(model, source, test.ground_truth["part_masks"], test.targets,
-                               concepts, "stage4", "stage2", per_class=3)
+    loc = P.class_localisation(
+        model,
+        source,
+        test.ground_truth["part_masks"],
+        test.targets,
+        concepts,
+        "stage4",
+        "stage2",
+        per_class=3,
+    )
     assert len(loc) == 4 * len(train.classes)
     grads = P.gradient_check_table(model, source, test.targets, concepts, "stage4")
     assert grads["rel_error"].max() < 1e-5
 
-    out = P.explain_mistakes(model, source, maps, logits, test.targets, concepts, crops,
-                             P.ImageSource(train), "stage4", "stage4", n_images=2,
-                             sobol_design=16)
+    out = P.explain_mistakes(
+        model,
+        source,
+        maps,
+        logits,
+        test.targets,
+        concepts,
+        crops,
+        P.ImageSource(train),
+        "stage4",
+        "stage4",
+        n_images=2,
+        sobol_design=16,
+    )
     k = len(out["index"])
     assert out["cams"].shape == (k, 2, 24, 24) and out["gradcam"].shape == (k, 24, 24)
 
     claims = P.craft_claims(auc, table1, loc, grads)
     assert list(claims.columns) == CLAIM_COLUMNS
-    assert {"nmf_deletion_sobol_vs_tcav", "pca_insertion_sobol_vs_tcav",
-            "intruder_subconcept_above_concept", "implicit_gradients_match_fd",
-            "subconcepts_purer_than_parent"} <= set(claims["claim_id"])
+    assert {
+        "nmf_deletion_sobol_vs_tcav",
+        "pca_insertion_sobol_vs_tcav",
+        "intruder_subconcept_above_concept",
+        "implicit_gradients_match_fd",
+        "subconcepts_purer_than_parent",
+    } <= set(claims["claim_id"])
     assert claims["holds"].map(type).eq(bool).all()
-    results = P.craft_results(auc, table1, loc, grads, pd.concat(imps), dataset="tiny",
-                              model="tiny", layer="stage4", sub_layer="stage3", seed=0)
-    assert list(results.columns[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    results = P.craft_results(
+        auc,
+        table1,
+        loc,
+        grads,
+        pd.concat(imps),
+        dataset="tiny",
+        model="tiny",
+        layer="stage4",
+        sub_layer="stage3",
+        seed=0,
+    )
+    assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
 
-    PF.plot_concepts_by_importance(crops, concepts, imps[0], P.ImageSource(train), train.classes,
-                                   tmp_path / "fig4.png")
+    PF.plot_concepts_by_importance(
+        crops, concepts, imps[0], P.ImageSource(train), train.classes, tmp_path / "fig4.png"
+    )
     PF.plot_fidelity(curves, auc, ["nmf", "pca"], tmp_path / "fig6.png", "tiny")
     if k:
-        PF.plot_attribution_maps(out["images"], out["true"], out["pred"], out["gradcam"],
-                                 out["cams"], out["concepts"], out["crops"], train.classes,
-                                 tmp_path / "fig5.png", importances=out["importance"])
+        PF.plot_attribution_maps(
+            out["images"],
+            out["true"],
+            out["pred"],
+            out["gradcam"],
+            out["cams"],
+            out["concepts"],
+            out["crops"],
+            train.classes,
+            tmp_path / "fig5.png",
+            importances=out["importance"],
+        )
     assert all((tmp_path / f).stat().st_size > 0 for f in ("fig4.png", "fig6.png"))
-

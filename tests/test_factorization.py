@@ -21,6 +21,7 @@ from sklearn.exceptions import NotFittedError
 from reference_impls.factorization import NMF, CoupledNMF, ImplicitNNLS, SemiNMF, nnls
 from reference_impls.factorization.coupled import project_rows_to_simplex
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """These matrices are tiny: one thread avoids OpenMP contention on a shared machine."""
@@ -64,7 +65,9 @@ def planted_nmf(n=120, p=40, r=4, seed=0):
 def relu_data(n=200, p=50, seed=0):
     """ReLU of a low-rank-plus-noise Gaussian: sparse, activation-like."""
     rng = np.random.default_rng(seed)
-    Z = rng.standard_normal((n, 8)) @ rng.standard_normal((8, p)) + 0.5 * rng.standard_normal((n, p))
+    Z = rng.standard_normal((n, 8)) @ rng.standard_normal((8, p)) + 0.5 * rng.standard_normal(
+        (n, p)
+    )
     return np.maximum(Z, 0.0)
 
 
@@ -112,7 +115,12 @@ def test_nmf_objective_is_monotone(name):
     assert np.all(np.diff(hist) <= 1e-10 * hist[0])
     # the last recorded value is the penalised objective of the final factors
     expected = penalised_objective(
-        X, W_fit, model.components_, cfg.get("alpha_W", 0), cfg.get("alpha_H", 0), cfg.get("l1_ratio", 0)
+        X,
+        W_fit,
+        model.components_,
+        cfg.get("alpha_W", 0),
+        cfg.get("alpha_H", 0),
+        cfg.get("l1_ratio", 0),
     )
     assert hist[-1] == pytest.approx(expected, rel=1e-8)
     W = model.transform(X)
@@ -123,8 +131,17 @@ def test_admm_kkt_residuals_are_small():
     X, _, _ = planted_nmf()
     X = X + 0.01 * np.random.default_rng(1).random(X.shape)
     l1, a = 0.5, 1e-3
-    model = NMF(4, solver="admm", alpha_W=a, alpha_H=a, l1_ratio=l1, max_iter=1000, tol=1e-8,
-                random_state=0, dtype="float64")
+    model = NMF(
+        4,
+        solver="admm",
+        alpha_W=a,
+        alpha_H=a,
+        l1_ratio=l1,
+        max_iter=1000,
+        tol=1e-8,
+        random_state=0,
+        dtype="float64",
+    )
     W = model.fit_transform(X)
     H = model.components_
     n, p = X.shape
@@ -132,8 +149,10 @@ def test_admm_kkt_residuals_are_small():
     grad_W = (W @ H - X) @ H.T + a * p * (l1 + (1 - l1) * W)
     # H is solved last (tightly) at the final W: its KKT conditions hold to rounding. W's were
     # met at the previous H, so they hold to the outer solver's convergence.
-    checks = [(H, grad_H, model.dual_H_, np.abs(W.T @ X).max(), 1e-8),
-              (W, grad_W, model.dual_W_, np.abs(X @ H.T).max(), 1e-3)]
+    checks = [
+        (H, grad_H, model.dual_H_, np.abs(W.T @ X).max(), 1e-8),
+        (W, grad_W, model.dual_W_, np.abs(X @ H.T).max(), 1e-3),
+    ]
     for F, grad, dual, scale, rtol in checks:
         assert dual.shape == F.shape and F.min() >= 0
         assert np.abs(grad - dual).max() <= rtol * scale  # stationarity
@@ -148,8 +167,14 @@ def test_nmf_not_worse_than_sklearn_cd(name):
     cfg = NMF_CONFIGS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn's ConvergenceWarning at its default max_iter
-        sk = SklearnNMF(6, solver="cd", random_state=0, alpha_W=cfg.get("alpha_W", 0.0),
-                        alpha_H=cfg.get("alpha_H", "same"), l1_ratio=cfg.get("l1_ratio", 0.0))
+        sk = SklearnNMF(
+            6,
+            solver="cd",
+            random_state=0,
+            alpha_W=cfg.get("alpha_W", 0.0),
+            alpha_H=cfg.get("alpha_H", "same"),
+            l1_ratio=cfg.get("l1_ratio", 0.0),
+        )
         W_sk = sk.fit_transform(X)
     max_iter = {"mu": 3000}.get(cfg["solver"], 500)
     model = NMF(6, max_iter=max_iter, tol=1e-6, random_state=0, **cfg)
@@ -269,7 +294,9 @@ def test_semi_nmf_on_signed_data(name):
     noise = 0.01 * np.sqrt(X.size)
     assert model.reconstruction_err_ < {"hals": 1.05, "mu": 3.0}[name] * noise
     assert model.transform(X).min() >= 0
-    again = SemiNMF(4, max_iter=300, tol=0, random_state=0, dtype="float64", **SEMI_CONFIGS[name]).fit(X)
+    again = SemiNMF(
+        4, max_iter=300, tol=0, random_state=0, dtype="float64", **SEMI_CONFIGS[name]
+    ).fit(X)
     np.testing.assert_array_equal(again.components_, model.components_)
 
 
@@ -300,8 +327,17 @@ def test_coupled_nmf_decreases_its_objective(name):
 
 def test_coupled_nmf_recovers_shared_factor():
     D, A, F = planted_coupled()
-    model = CoupledNMF(4, solver="hals", lambda_P=0, lambda_O=0, lambda_F=0, max_iter=400, tol=1e-12,
-                       random_state=0, dtype="float64").fit(D, A)
+    model = CoupledNMF(
+        4,
+        solver="hals",
+        lambda_P=0,
+        lambda_O=0,
+        lambda_F=0,
+        max_iter=400,
+        tol=1e-12,
+        random_state=0,
+        dtype="float64",
+    ).fit(D, A)
     assert matched_cosines(F, model.F_).min() > 0.99
     F_new = model.transform([d[:, :10] for d in D], [a[:, :10] for a in A])
     np.testing.assert_allclose(F_new, model.F_[:, :10], atol=1e-3 * model.F_.max())
@@ -333,7 +369,9 @@ def test_project_rows_to_simplex():
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     for v, proj in zip(V.numpy(), P):
         res = scipy.optimize.minimize(
-            lambda x: np.sum((x - v) ** 2), np.full(7, 1 / 7), bounds=[(0, None)] * 7,
+            lambda x: np.sum((x - v) ** 2),
+            np.full(7, 1 / 7),
+            bounds=[(0, None)] * 7,
             constraints={"type": "eq", "fun": lambda x: x.sum() - 1},
         )
         np.testing.assert_allclose(proj, res.x, atol=1e-5)
@@ -352,30 +390,54 @@ INVALID = [
     ("negative", lambda: NMF(2).fit(X_NEG), r"X must be non-negative: \d+ negative entries"),
     ("nan", lambda: NMF(2).fit(X_NAN), r"X contains non-finite values: 1 NaN and 0 inf"),
     ("inf", lambda: NMF(2).fit(X_INF), r"X contains non-finite values: 0 NaN and 1 inf"),
-    ("rank", lambda: NMF(9).fit(X_OK), r"n_components=9 is larger than min\(n_samples, n_features\)=8"),
+    (
+        "rank",
+        lambda: NMF(9).fit(X_OK),
+        r"n_components=9 is larger than min\(n_samples, n_features\)=8",
+    ),
     ("solver", lambda: NMF(2, solver="als").fit(X_OK), r"unknown solver 'als'"),
     ("init", lambda: NMF(2, init="svd").fit(X_OK), r"unknown init 'svd'"),
     ("1d", lambda: NMF(2).fit(X_OK[0]), r"X must be a 2-D matrix"),
     ("l1_ratio", lambda: NMF(2, l1_ratio=1.5).fit(X_OK), r"l1_ratio must lie in \[0, 1\]"),
     ("alpha", lambda: NMF(2, alpha_W=-1).fit(X_OK), r"alpha_W must be a finite non-negative"),
     ("custom", lambda: NMF(2, init="custom").fit(X_OK), r'init="custom" needs both W and H'),
-    ("features", lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_OK[:, :5]),
-     r"X has 5 features but NMF was fitted with 8"),
-    ("transform-neg", lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_NEG), r"X must be non-negative"),
-    ("nnls-shape", lambda: nnls(X_OK, np.ones((2, 5))), r"H has 5 features \(columns\) but X has 8"),
+    (
+        "features",
+        lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_OK[:, :5]),
+        r"X has 5 features but NMF was fitted with 8",
+    ),
+    (
+        "transform-neg",
+        lambda: NMF(2, max_iter=2).fit(X_OK).transform(X_NEG),
+        r"X must be non-negative",
+    ),
+    (
+        "nnls-shape",
+        lambda: nnls(X_OK, np.ones((2, 5))),
+        r"H has 5 features \(columns\) but X has 8",
+    ),
     ("nnls-nan", lambda: nnls(X_OK, np.full((2, 8), np.nan)), r"H contains non-finite values"),
     ("semi-solver", lambda: SemiNMF(2, solver="admm").fit(X_NEG), r"unknown solver 'admm'"),
     ("semi-nan", lambda: SemiNMF(2).fit(X_NAN), r"X contains non-finite values"),
-    ("coupled-shape", lambda: CoupledNMF(2).fit(D_OK, [A_OK[0][:, :20]]),
-     r"A\[0\] has shape \(40, 20\) but D\[0\] has 30 columns"),
+    (
+        "coupled-shape",
+        lambda: CoupledNMF(2).fit(D_OK, [A_OK[0][:, :20]]),
+        r"A\[0\] has shape \(40, 20\) but D\[0\] has 30 columns",
+    ),
     ("coupled-neg", lambda: CoupledNMF(2).fit(D_OK, [-A_OK[0]]), r"A\[0\] must be non-negative"),
     ("coupled-empty", lambda: CoupledNMF(2).fit([], []), r"at least one matrix"),
-    ("coupled-variant", lambda: CoupledNMF(2, variant="l1").fit(D_OK, A_OK), r"unknown variant 'l1'"),
+    (
+        "coupled-variant",
+        lambda: CoupledNMF(2, variant="l1").fit(D_OK, A_OK),
+        r"unknown variant 'l1'",
+    ),
     ("coupled-rank", lambda: CoupledNMF(31).fit(D_OK, A_OK), r"n_components=31 is larger"),
 ]
 
 
-@pytest.mark.parametrize("fn,match", [(f, m) for _, f, m in INVALID], ids=[i for i, _, _ in INVALID])
+@pytest.mark.parametrize(
+    "fn,match", [(f, m) for _, f, m in INVALID], ids=[i for i, _, _ in INVALID]
+)
 def test_invalid_input_raises_value_error(fn, match):
     with pytest.raises(ValueError, match=match):
         fn()

@@ -1,4 +1,5 @@
 """Sparse coding by batched FISTA against scikit-learn's Lasso, and dictionary recovery."""
+
 import numpy as np
 import pytest
 import torch

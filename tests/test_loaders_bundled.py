@@ -36,8 +36,9 @@ def test_shapes_counts_and_range(loaded):
         assert isinstance(image, torch.Tensor) and image.dtype == torch.float32
         assert image.shape == (1, side, side) and label == ds.targets[0]
     # train and test are disjoint and together cover every source image exactly once
-    source = np.concatenate([splits.train.ground_truth["source_index"],
-                             splits.test.ground_truth["source_index"]])
+    source = np.concatenate(
+        [splits.train.ground_truth["source_index"], splits.test.ground_truth["source_index"]]
+    )
     assert np.array_equal(np.sort(source), np.arange(total))
 
 
@@ -57,8 +58,9 @@ def test_deterministic_and_seeded(loaded):
     assert np.array_equal(again.train.images, splits.train.images)
     assert np.array_equal(again.test.targets, splits.test.targets)
     other = loader(random_state=1)
-    assert not np.array_equal(other.test.ground_truth["source_index"],
-                              splits.test.ground_truth["source_index"])
+    assert not np.array_equal(
+        other.test.ground_truth["source_index"], splits.test.ground_truth["source_index"]
+    )
 
 
 def test_images_match_their_source():

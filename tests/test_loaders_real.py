@@ -6,22 +6,40 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from fixtures_datasets import (idx_bytes, write_cifar10, write_cifar100, write_cub,
-                               write_image_folder, write_lfw, write_mnist)
+from fixtures_datasets import (
+    idx_bytes,
+    write_cifar10,
+    write_cifar100,
+    write_cub,
+    write_image_folder,
+    write_lfw,
+    write_mnist,
+)
 
 from reference_impls.data.base import DatasetNotFoundError, DatasetSplits, LabeledImageDataset
 from reference_impls.data.real import (
-    DATASET_LOADERS, FASHION_MNIST_CLASSES, load_cifar10, load_cifar100, load_cub200,
-    load_dataset, load_fashion_mnist, load_image_folder, load_lfwa, load_mnist, load_splits,
+    DATASET_LOADERS,
+    FASHION_MNIST_CLASSES,
+    load_cifar10,
+    load_cifar100,
+    load_cub200,
+    load_dataset,
+    load_fashion_mnist,
+    load_image_folder,
+    load_lfwa,
+    load_mnist,
+    load_splits,
     read_idx,
 )
 
 
 def written_dataset(writer):
     """A fixture giving ``(root, what writer wrote)`` for a dataset written into tmp_path."""
+
     @pytest.fixture
     def fixture(tmp_path):
         return tmp_path, writer(tmp_path)
+
     return fixture
 
 
@@ -57,6 +75,7 @@ def assert_not_found(exc_info, dataset, path_fragment, source_fragment):
 
 
 # ---------------------------------------------------------------------------------- CIFAR
+
 
 def test_cifar10_reads_batches_exactly(cifar10):
     root, written = cifar10
@@ -96,8 +115,12 @@ def test_cifar100_superclass(cifar100):
 def test_cifar_missing_files(tmp_path, cifar10):
     with pytest.raises(DatasetNotFoundError) as info:
         load_cifar10(tmp_path / "nowhere")
-    assert_not_found(info, "CIFAR-10", tmp_path / "nowhere" / "cifar-10-batches-py",
-                     "https://www.cs.toronto.edu/~kriz/cifar.html")
+    assert_not_found(
+        info,
+        "CIFAR-10",
+        tmp_path / "nowhere" / "cifar-10-batches-py",
+        "https://www.cs.toronto.edu/~kriz/cifar.html",
+    )
     root, written = cifar10
     (written["folder"] / "data_batch_3").unlink()
     with pytest.raises(DatasetNotFoundError, match="data_batch_3"):
@@ -124,8 +147,11 @@ def test_cifar_malformed(cifar10, cifar100):
         load_cifar10(cifar10[0], "test")
     # a fine class under two superclasses
     folder = cifar100[1]["folder"]
-    batch = {b"fine_labels": [3, 3], b"coarse_labels": [3, 4],
-             b"data": np.zeros((2, 3072), np.uint8)}
+    batch = {
+        b"fine_labels": [3, 3],
+        b"coarse_labels": [3, 4],
+        b"data": np.zeros((2, 3072), np.uint8),
+    }
     (folder / "train").write_bytes(pickle.dumps(batch))
     with pytest.raises(ValueError, match="fine class 3"):
         load_cifar100(cifar100[0], "train")
@@ -133,9 +159,11 @@ def test_cifar_malformed(cifar10, cifar100):
 
 # ---------------------------------------------------------------------------------- MNIST
 
+
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzipped"])
-@pytest.mark.parametrize("loader,folder", [(load_mnist, "MNIST"),
-                                           (load_fashion_mnist, "FashionMNIST")])
+@pytest.mark.parametrize(
+    "loader,folder", [(load_mnist, "MNIST"), (load_fashion_mnist, "FashionMNIST")]
+)
 def test_mnist_idx(tmp_path, gz, loader, folder):
     written = write_mnist(tmp_path, folder=folder, gz=gz)
     for split, n in (("train", 5), ("test", 3)):
@@ -144,8 +172,9 @@ def test_mnist_idx(tmp_path, gz, loader, folder):
         assert len(ds) == n
         np.testing.assert_array_equal(ds.targets, labels)
         check_images(ds, (1, 28, 28))
-        torch.testing.assert_close(ds[n - 1][0], torch.from_numpy(images[n - 1] / 255.0)
-                                   .float()[None], rtol=0, atol=0)
+        torch.testing.assert_close(
+            ds[n - 1][0], torch.from_numpy(images[n - 1] / 255.0).float()[None], rtol=0, atol=0
+        )
     expected = FASHION_MNIST_CLASSES if folder == "FashionMNIST" else [str(d) for d in range(10)]
     assert ds.classes == expected
     assert loader(written["raw"], "test", image_size=32)[0][0].shape == (1, 32, 32)
@@ -154,8 +183,9 @@ def test_mnist_idx(tmp_path, gz, loader, folder):
 def test_mnist_missing(tmp_path):
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(tmp_path)
-    assert_not_found(info, "MNIST", tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte",
-                     "yann.lecun.com")
+    assert_not_found(
+        info, "MNIST", tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte", "yann.lecun.com"
+    )
     write_mnist(tmp_path)
     (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte"):
@@ -187,6 +217,7 @@ def test_mnist_malformed(tmp_path):
 
 
 # ---------------------------------------------------------------------------- ImageFolder
+
 
 def test_image_folder_labels_and_pixels(image_folder):
     root, written = image_folder
@@ -226,8 +257,9 @@ def test_image_folder_class_subset_and_registry(image_folder):
 def test_image_folder_missing_and_malformed(tmp_path, image_folder):
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset("imagenette", tmp_path / "none", "train")
-    assert_not_found(info, "imagenette", tmp_path / "none" / "train",
-                     "github.com/fastai/imagenette")
+    assert_not_found(
+        info, "imagenette", tmp_path / "none" / "train", "github.com/fastai/imagenette"
+    )
     root, _ = image_folder
     with pytest.raises(DatasetNotFoundError, match="bird"):
         load_image_folder(root, "train", classes=["cat", "bird"])
@@ -246,6 +278,7 @@ def test_image_folder_missing_and_malformed(tmp_path, image_folder):
 
 
 # ------------------------------------------------------------------------------------ CUB
+
 
 def test_cub_annotations_exactly_as_written(cub):
     root, w = cub
@@ -303,8 +336,12 @@ def test_cub_attributes_file_inside_root(tmp_path):
 def test_cub_missing(tmp_path, cub):
     with pytest.raises(DatasetNotFoundError) as info:
         load_cub200(tmp_path / "none")
-    assert_not_found(info, "CUB-200-2011", tmp_path / "none" / "CUB_200_2011" / "images.txt",
-                     "vision.caltech.edu")
+    assert_not_found(
+        info,
+        "CUB-200-2011",
+        tmp_path / "none" / "CUB_200_2011" / "images.txt",
+        "vision.caltech.edu",
+    )
     root, w = cub
     (w["cub"] / "parts" / "part_locs.txt").unlink()
     with pytest.raises(DatasetNotFoundError, match="part_locs.txt"):
@@ -323,25 +360,70 @@ def test_cub_missing_attribute_names_and_image(cub):
         load_cub200(root / "again", "test")
 
 
-@pytest.mark.parametrize("file,lineno,text,message", [
-    ("image_class_labels.txt", 2, "2 3",
-     r"image_class_labels.txt, line 2: class id 3 out of range"),
-    ("image_class_labels.txt", 2, "4 1", r"image_class_labels.txt, line 2: image id 4 is not in"),
-    ("image_class_labels.txt", 2, "", r"image_class_labels.txt has no row for image id\(s\) \[2\]"),
-    ("train_test_split.txt", 3, "3 1 0", r"train_test_split.txt, line 3: expected 2"),
-    ("bounding_boxes.txt", 1, "1 4 2 0 10", r"bounding_boxes.txt, line 1: width and height"),
-    ("parts/part_locs.txt", 4, "1 4 6.0 2.0", r"part_locs.txt, line 4: expected 5"),
-    ("parts/part_locs.txt", 4, "1 3 6.0 2.0 1",
-     r"part_locs.txt, line 4: \(image, part\) pair given twice"),
-    ("parts/part_locs.txt", 4, "1 16 6.0 2.0 1", r"part_locs.txt, line 4: part id out of range"),
-    ("parts/part_locs.txt", 4, "1 4 6.0 2.0 2", r"part_locs.txt, line 4: visible must be one of"),
-    ("attributes/image_attribute_labels.txt", 7, "1 7 0 1",
-     r"image_attribute_labels.txt, line 7: expected 5\.\."),
-    ("attributes/image_attribute_labels.txt", 7, "1 7 0 5 3.0", r"line 7: certainty_id must be"),
-    ("attributes/image_attribute_labels.txt", 7, "1 7 yes 1 3.0", r"line 7: expected float values"),
-    ("attributes/image_attribute_labels.txt", 7, "", r"no row for image 1, attribute 7"),
-    ("parts/parts.txt", 15, "", r"parts.txt: ids must be exactly 1..15"),
-])
+@pytest.mark.parametrize(
+    "file,lineno,text,message",
+    [
+        (
+            "image_class_labels.txt",
+            2,
+            "2 3",
+            r"image_class_labels.txt, line 2: class id 3 out of range",
+        ),
+        (
+            "image_class_labels.txt",
+            2,
+            "4 1",
+            r"image_class_labels.txt, line 2: image id 4 is not in",
+        ),
+        (
+            "image_class_labels.txt",
+            2,
+            "",
+            r"image_class_labels.txt has no row for image id\(s\) \[2\]",
+        ),
+        ("train_test_split.txt", 3, "3 1 0", r"train_test_split.txt, line 3: expected 2"),
+        ("bounding_boxes.txt", 1, "1 4 2 0 10", r"bounding_boxes.txt, line 1: width and height"),
+        ("parts/part_locs.txt", 4, "1 4 6.0 2.0", r"part_locs.txt, line 4: expected 5"),
+        (
+            "parts/part_locs.txt",
+            4,
+            "1 3 6.0 2.0 1",
+            r"part_locs.txt, line 4: \(image, part\) pair given twice",
+        ),
+        (
+            "parts/part_locs.txt",
+            4,
+            "1 16 6.0 2.0 1",
+            r"part_locs.txt, line 4: part id out of range",
+        ),
+        (
+            "parts/part_locs.txt",
+            4,
+            "1 4 6.0 2.0 2",
+            r"part_locs.txt, line 4: visible must be one of",
+        ),
+        (
+            "attributes/image_attribute_labels.txt",
+            7,
+            "1 7 0 1",
+            r"image_attribute_labels.txt, line 7: expected 5\.\.",
+        ),
+        (
+            "attributes/image_attribute_labels.txt",
+            7,
+            "1 7 0 5 3.0",
+            r"line 7: certainty_id must be",
+        ),
+        (
+            "attributes/image_attribute_labels.txt",
+            7,
+            "1 7 yes 1 3.0",
+            r"line 7: expected float values",
+        ),
+        ("attributes/image_attribute_labels.txt", 7, "", r"no row for image 1, attribute 7"),
+        ("parts/parts.txt", 15, "", r"parts.txt: ids must be exactly 1..15"),
+    ],
+)
 def test_cub_malformed(cub, file, lineno, text, message):
     root, w = cub
     replace_line(w["cub"] / file, lineno, text)
@@ -350,6 +432,7 @@ def test_cub_malformed(cub, file, lineno, text, message):
 
 
 # ------------------------------------------------------------------------------------ LFW
+
 
 def test_lfwa_identities_and_attributes(lfw):
     root, w = lfw
@@ -362,12 +445,15 @@ def test_lfwa_identities_and_attributes(lfw):
     assert ds[3][0].mean().item() == pytest.approx(180 / 255, abs=2 / 255)
     # the hash split: disjoint, covering, reproducible, identities indexed as in the full set
     train, test = load_lfwa(root, "train"), load_lfwa(root, "test")
-    rows = np.concatenate([train.ground_truth["annotation_row"],
-                           test.ground_truth["annotation_row"]])
+    rows = np.concatenate(
+        [train.ground_truth["annotation_row"], test.ground_truth["annotation_row"]]
+    )
     assert sorted(rows.tolist()) == [0, 1, 2, 3]
     assert train.classes == test.classes == ds.classes
-    assert load_lfwa(root, "test").ground_truth["annotation_row"].tolist() == \
-        test.ground_truth["annotation_row"].tolist()
+    assert (
+        load_lfwa(root, "test").ground_truth["annotation_row"].tolist()
+        == test.ground_truth["annotation_row"].tolist()
+    )
 
 
 def test_lfwa_partition_file_and_deepfunneled(tmp_path):
@@ -394,14 +480,21 @@ def test_lfwa_missing(tmp_path, lfw):
         load_lfwa(root, "all")
 
 
-@pytest.mark.parametrize("lineno,text,message", [
-    (1, "5", "line 1 announces 5 images"),
-    (2, "Male Young", "line 2: expected 40 attribute names"),
-    (3, "Aaron_Eckhart_0001.jpg" + " 1" * 39 + " 0", "line 3: attribute values must be -1 or 1"),
-    (3, "Aaron_Eckhart_0001.jpg" + " 1" * 39, "line 3: expected a filename and 40 values"),
-    (4, "Aaron_Eckhart_0001.jpg" + " 1" * 40, "line 4: Aaron_Eckhart_0001.jpg already listed"),
-    (3, "aaron.jpg" + " 1" * 40, "cannot derive the person"),
-])
+@pytest.mark.parametrize(
+    "lineno,text,message",
+    [
+        (1, "5", "line 1 announces 5 images"),
+        (2, "Male Young", "line 2: expected 40 attribute names"),
+        (
+            3,
+            "Aaron_Eckhart_0001.jpg" + " 1" * 39 + " 0",
+            "line 3: attribute values must be -1 or 1",
+        ),
+        (3, "Aaron_Eckhart_0001.jpg" + " 1" * 39, "line 3: expected a filename and 40 values"),
+        (4, "Aaron_Eckhart_0001.jpg" + " 1" * 40, "line 4: Aaron_Eckhart_0001.jpg already listed"),
+        (3, "aaron.jpg" + " 1" * 40, "cannot derive the person"),
+    ],
+)
 def test_lfwa_malformed(lfw, lineno, text, message):
     root, _ = lfw
     replace_line(root / "list_attr_lfw.txt", lineno, text)
@@ -411,11 +504,19 @@ def test_lfwa_malformed(lfw, lineno, text, message):
 
 # ----------------------------------------------------------------------------- dispatcher
 
+
 def test_unknown_dataset_lists_known_ones(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'imagenet21k'.*cifar10.*lfwa"):
         load_dataset("imagenet21k", tmp_path)
-    assert {"cifar10", "cifar100", "mnist", "fashion_mnist", "image_folder", "cub200",
-            "lfwa"} <= set(DATASET_LOADERS)
+    assert {
+        "cifar10",
+        "cifar100",
+        "mnist",
+        "fashion_mnist",
+        "image_folder",
+        "cub200",
+        "lfwa",
+    } <= set(DATASET_LOADERS)
 
 
 def test_bad_arguments(cifar10):

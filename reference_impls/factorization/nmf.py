@@ -21,8 +21,8 @@ from ._updates import (
     hals_update,
     mm_threads,
     mu_update,
-    one_thread,
     objective_from_grams,
+    one_thread,
     penalty,
     residual_sq_norm,
 )
@@ -92,8 +92,12 @@ def initialize(X: torch.Tensor, rank: int, init: str, generator: torch.Generator
     nyp, nyn = torch.linalg.vector_norm(yp, dim=1), torch.linalg.vector_norm(yn, dim=1)
     pos = nxp * nyp >= nxn * nyn
     tiny = torch.finfo(X.dtype).tiny
-    u = torch.where(pos[:, None], xp / nxp.clamp(min=tiny)[:, None], xn / nxn.clamp(min=tiny)[:, None])
-    v = torch.where(pos[:, None], yp / nyp.clamp(min=tiny)[:, None], yn / nyn.clamp(min=tiny)[:, None])
+    u = torch.where(
+        pos[:, None], xp / nxp.clamp(min=tiny)[:, None], xn / nxn.clamp(min=tiny)[:, None]
+    )
+    v = torch.where(
+        pos[:, None], yp / nyp.clamp(min=tiny)[:, None], yn / nyn.clamp(min=tiny)[:, None]
+    )
     sigma = torch.where(pos, nxp * nyp, nxn * nyn)
     # The leading singular pair of a non-negative matrix is non-negative up to sign.
     u[0], v[0], sigma[0] = x[0].abs(), y[0].abs(), 1.0
@@ -154,7 +158,11 @@ class _LowRankTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "components_")
         Xt = check_matrix(
-            X, "X", dtype=self._H.dtype, device=self._H.device, non_negative=self._non_negative_input
+            X,
+            "X",
+            dtype=self._H.dtype,
+            device=self._H.device,
+            non_negative=self._non_negative_input,
         )
         if Xt.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -309,7 +317,9 @@ class NMF(_LowRankTransformer):
         with one_thread(Xt.device.type == "cpu") as threads:
             if start is None:
                 start = initialize(Xt, r, self.init, torch_generator(self.random_state), threads)
-            Wt, Ht, n_iter, history, duals = self._solve(Xt, *start, max_iter, tol, weights, threads)
+            Wt, Ht, n_iter, history, duals = self._solve(
+                Xt, *start, max_iter, tol, weights, threads
+            )
         self._set_fitted(X, Xt, Wt, Ht, n_iter, history, *weights[:2])
         if duals is not None:
             dual_W, dual_H = duals
@@ -328,7 +338,11 @@ class NMF(_LowRankTransformer):
         sq_norm = frobenius_sq(Xt)
 
         def objective(B, G):  # B = W^T X, G = W^T W for the current W
-            return objective_from_grams(sq_norm, B, G, Ht) + penalty(Wt, l1W, l2W) + penalty(Ht, l1H, l2H)
+            return (
+                objective_from_grams(sq_norm, B, G, Ht)
+                + penalty(Wt, l1W, l2W)
+                + penalty(Ht, l1H, l2H)
+            )
 
         history = [objective(mm_threads(Wt, Xt, threads), Wt @ Wt.T)]
         if self.callback is not None:
@@ -385,5 +399,6 @@ class NMF(_LowRankTransformer):
             duals = (rho_W * U_W + l1W + l2W * Wt, rho_H * U_H + l1H + l2H * Ht)
             return Wt, Ht, n_iter, history, duals
         return Wt, Ht, n_iter, history, None
+
 
 __all__ = ["NMF", "initialize", "randomized_svd", "elastic_net_weights"]

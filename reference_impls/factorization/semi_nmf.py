@@ -20,8 +20,17 @@ from ._updates import (
     objective_from_grams,
     one_thread,
 )
-from ._validation import check_choice, check_matrix, check_non_negative_number, check_positive_int
-from ._validation import check_rank, like_input, resolve_dtype, store_init_params, torch_generator
+from ._validation import (
+    check_choice,
+    check_matrix,
+    check_non_negative_number,
+    check_positive_int,
+    check_rank,
+    like_input,
+    resolve_dtype,
+    store_init_params,
+    torch_generator,
+)
 from .nmf import _LowRankTransformer
 
 
@@ -82,8 +91,17 @@ class SemiNMF(_LowRankTransformer):
 
     _non_negative_input = False
 
-    def __init__(self, n_components, solver="hals", max_iter=200, tol=1e-4, init="kmeans",
-                 random_state=None, device=None, dtype="float32"):
+    def __init__(
+        self,
+        n_components,
+        solver="hals",
+        max_iter=200,
+        tol=1e-4,
+        init="kmeans",
+        random_state=None,
+        device=None,
+        dtype="float32",
+    ):
         store_init_params(self, locals())
 
     def fit(self, X, y=None):

@@ -13,8 +13,9 @@ import torch
 from ..utils import as_tensor
 
 
-def fista_codes(X: torch.Tensor, D: torch.Tensor, alpha: float, n_iter: int = 100,
-                nonneg: bool = False) -> torch.Tensor:
+def fista_codes(
+    X: torch.Tensor, D: torch.Tensor, alpha: float, n_iter: int = 100, nonneg: bool = False
+) -> torch.Tensor:
     """Codes ``U`` (n x r) minimising ``0.5 ||X - U D||^2 + alpha ||U||_1`` (rows independent)."""
     G = D @ D.T
     L = torch.linalg.eigvalsh(G.double()).max().clamp_min(1e-12).to(X.dtype)
@@ -23,21 +24,32 @@ def fista_codes(X: torch.Tensor, D: torch.Tensor, alpha: float, n_iter: int = 10
     Y, t = U.clone(), 1.0
     for _ in range(n_iter):
         Z = Y - (Y @ G - XDt) / L
-        U_next = (Z - alpha / L).clamp_min(0) if nonneg else \
-            torch.sign(Z) * (Z.abs() - alpha / L).clamp_min(0)
+        U_next = (
+            (Z - alpha / L).clamp_min(0)
+            if nonneg
+            else torch.sign(Z) * (Z.abs() - alpha / L).clamp_min(0)
+        )
         t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
         Y = U_next + ((t - 1) / t_next) * (U_next - U)
         U, t = U_next, t_next
     return U
 
 
-def learn_dictionary(X, n_components: int, alpha: float, n_iter: int = 30, code_iter: int = 50,
-                     random_state=None, nonneg: bool = False):
+def learn_dictionary(
+    X,
+    n_components: int,
+    alpha: float,
+    n_iter: int = 30,
+    code_iter: int = 50,
+    random_state=None,
+    nonneg: bool = False,
+):
     """Dictionary ``D`` (r x p, unit rows) and codes of ``X`` by alternating minimisation."""
     X = as_tensor(X, dtype=torch.float32)
     if n_components > min(X.shape):
-        raise ValueError(f"n_components={n_components} exceeds min(n_samples, n_features)="
-                         f"{min(X.shape)}")
+        raise ValueError(
+            f"n_components={n_components} exceeds min(n_samples, n_features)={min(X.shape)}"
+        )
     gen = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
     D = X[torch.randperm(X.shape[0], generator=gen)[:n_components].to(X.device)].clone()
     D = D + 1e-3 * torch.randn(D.shape, generator=gen).to(X.device) * D.abs().mean()

@@ -43,26 +43,36 @@ def resolve_class(name: str):
     """The class named ``name``: a built-in short name or ``"module:Class"``."""
     target = BUILTIN.get(name, name)
     if ":" not in target:
-        raise ValueError(f"method class '{name}': expected a built-in name ({sorted(BUILTIN)}) "
-                         f"or 'package.module:ClassName'")
+        raise ValueError(
+            f"method class '{name}': expected a built-in name ({sorted(BUILTIN)}) "
+            f"or 'package.module:ClassName'"
+        )
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"method class '{name}': cannot import module '{module_name}' ({err}); "
-                         f"is it installed or on PYTHONPATH?") from err
+        raise ValueError(
+            f"method class '{name}': cannot import module '{module_name}' ({err}); "
+            f"is it installed or on PYTHONPATH?"
+        ) from err
     if not hasattr(module, attr):
         raise ValueError(f"method class '{name}': module '{module_name}' has no '{attr}'")
     cls = getattr(module, attr)
     missing = [m for m in REQUIRED if not callable(getattr(cls, m, None))]
     if missing:
-        raise TypeError(f"method class '{name}' lacks {missing}: a concept extractor needs "
-                        f"fit / transform / inverse_transform and a fitted components_")
+        raise TypeError(
+            f"method class '{name}' lacks {missing}: a concept extractor needs "
+            f"fit / transform / inverse_transform and a fitted components_"
+        )
     return cls
 
 
-def make_extractor(class_name: str, params: dict | None = None, n_components: int | None = None,
-                   random_state: int | None = None):
+def make_extractor(
+    class_name: str,
+    params: dict | None = None,
+    n_components: int | None = None,
+    random_state: int | None = None,
+):
     """Instantiate ``class_name`` with ``params``; ``n_components`` / ``random_state`` are
     passed when the class accepts them and ``params`` does not already set them."""
     cls = resolve_class(class_name)
@@ -88,6 +98,8 @@ def concept_bank(extractor) -> np.ndarray:
         bank = bank.detach().cpu().numpy()
     bank = np.asarray(bank, dtype=np.float64)
     if bank.ndim != 2 or not np.isfinite(bank).all():
-        raise ValueError(f"{type(extractor).__name__}.components_ must be a finite 2-D array, "
-                         f"got shape {bank.shape}")
+        raise ValueError(
+            f"{type(extractor).__name__}.components_ must be a finite 2-D array, "
+            f"got shape {bank.shape}"
+        )
     return bank

@@ -9,9 +9,9 @@ CRAFT's appendix F compares NMF with PCA, ICA and RCA banks in the same way.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
-import torch
 from sklearn.decomposition import PCA, FastICA
 
 from ..factorization import NMF, SemiNMF, fista_codes, learn_dictionary, nnls
@@ -65,8 +65,13 @@ class ICAConcepts(_SklearnConcepts):
         self.random_state = random_state
 
     def _make(self):
-        return FastICA(self.n_components, max_iter=self.max_iter, tol=1e-3,
-                       whiten="unit-variance", random_state=self.random_state)
+        return FastICA(
+            self.n_components,
+            max_iter=self.max_iter,
+            tol=1e-3,
+            whiten="unit-variance",
+            random_state=self.random_state,
+        )
 
 
 class DictionaryConcepts(TransformerMixin, BaseEstimator):
@@ -83,15 +88,20 @@ class DictionaryConcepts(TransformerMixin, BaseEstimator):
     def fit(self, A, y=None):
         A = as_tensor(as_numpy(A, np.float32))
         self.alpha_ = float(self.alpha * A.norm(dim=1).mean())
-        D, _ = learn_dictionary(A, self.n_components, self.alpha_, self.n_iter,
-                                random_state=self.random_state)
+        D, _ = learn_dictionary(
+            A, self.n_components, self.alpha_, self.n_iter, random_state=self.random_state
+        )
         self.components_ = D.numpy()
         self.n_features_in_ = D.shape[1]
         return self
 
     def transform(self, A):
-        U = fista_codes(as_tensor(as_numpy(A, np.float32)), torch.from_numpy(self.components_),
-                        self.alpha_, n_iter=100)
+        U = fista_codes(
+            as_tensor(as_numpy(A, np.float32)),
+            torch.from_numpy(self.components_),
+            self.alpha_,
+            n_iter=100,
+        )
         return U.numpy()
 
     def inverse_transform(self, U):
@@ -107,8 +117,9 @@ class KMeansConcepts(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, A, y=None):
-        self.model_ = KMeans(self.n_components, n_init=self.n_init,
-                             random_state=self.random_state).fit(as_numpy(A, np.float32))
+        self.model_ = KMeans(
+            self.n_components, n_init=self.n_init, random_state=self.random_state
+        ).fit(as_numpy(A, np.float32))
         self.components_ = self.model_.cluster_centers_.astype(np.float32)
         self.n_features_in_ = self.components_.shape[1]
         return self

@@ -37,15 +37,29 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..factorization import NMF, nnls
-from ..metrics import (concept_sobol_importance, gradient_input_importance,
-                       occlusion_importance, tcav_scores)
+from ..metrics import (
+    concept_sobol_importance,
+    gradient_input_importance,
+    occlusion_importance,
+    tcav_scores,
+)
 from ..models import record_layers
-from ..models.zoo import named_layer
+from ..models.heads import LayerHead  # noqa: F401  (re-exported)
 from ..utils import as_numpy, as_tensor, get_device
 
-__all__ = ["CROP_FRACTION", "Craft", "LayerHead", "concept_attribution_maps", "crop_size_for",
-           "cut_crops", "grad_cam", "implicit_gradient_check", "pooled_concept_values",
-           "random_crop_boxes", "random_crops"]
+__all__ = [
+    "CROP_FRACTION",
+    "Craft",
+    "LayerHead",
+    "concept_attribution_maps",
+    "crop_size_for",
+    "cut_crops",
+    "grad_cam",
+    "implicit_gradient_check",
+    "pooled_concept_values",
+    "random_crop_boxes",
+    "random_crops",
+]
 
 #: The paper's crop side as a fraction of the image side (64 px crops of 224 px images).
 CROP_FRACTION = 64 / 224
@@ -60,6 +74,7 @@ IMPORTANCE_METHODS = {
 
 # ------------------------------------------------------------------------------------ crops
 
+
 def crop_size_for(image_size: int, fraction: float = CROP_FRACTION) -> int:
     """Side of a square crop covering ``fraction`` of an ``image_size`` side (at least 2 px).
 
@@ -72,8 +87,9 @@ def crop_size_for(image_size: int, fraction: float = CROP_FRACTION) -> int:
     return max(2, int(round(fraction * image_size)))
 
 
-def random_crop_boxes(n_images: int, image_shape: Sequence[int], crop_size: int, n_crops: int,
-                      seed: int) -> np.ndarray:
+def random_crop_boxes(
+    n_images: int, image_shape: Sequence[int], crop_size: int, n_crops: int, seed: int
+) -> np.ndarray:
     """``n_crops`` uniformly placed square boxes per image: ``(n_images * n_crops, 3)`` int64.
 
     Columns are ``(image, top, left)``; rows are image-major (the crops of image 0 first).
@@ -81,8 +97,9 @@ def random_crop_boxes(n_images: int, image_shape: Sequence[int], crop_size: int,
     """
     h, w = (int(image_shape[0]), int(image_shape[-1]))
     if not 1 <= crop_size <= min(h, w):
-        raise ValueError(f"crop_size must be in [1, {min(h, w)}] for {h}x{w} images, "
-                         f"got {crop_size}")
+        raise ValueError(
+            f"crop_size must be in [1, {min(h, w)}] for {h}x{w} images, got {crop_size}"
+        )
     if n_crops < 1:
         raise ValueError(f"n_crops must be >= 1, got {n_crops}")
     rng = np.random.default_rng(seed)
@@ -102,11 +119,17 @@ def cut_crops(images, boxes, crop_size: int, out_size: int | None = None) -> tor
     if boxes.ndim != 2 or boxes.shape[1] != 3:
         raise ValueError(f"boxes must be (n, 3) rows of (image, top, left), got {boxes.shape}")
     h, w = x.shape[-2:]
-    if len(boxes) and (boxes[:, 0].min() < 0 or boxes[:, 0].max() >= len(x)
-                       or boxes[:, 1].min() < 0 or boxes[:, 1].max() + crop_size > h
-                       or boxes[:, 2].min() < 0 or boxes[:, 2].max() + crop_size > w):
-        raise ValueError(f"boxes reach outside the {len(x)} images of {h}x{w} px "
-                         f"(crop_size {crop_size})")
+    if len(boxes) and (
+        boxes[:, 0].min() < 0
+        or boxes[:, 0].max() >= len(x)
+        or boxes[:, 1].min() < 0
+        or boxes[:, 1].max() + crop_size > h
+        or boxes[:, 2].min() < 0
+        or boxes[:, 2].max() + crop_size > w
+    ):
+        raise ValueError(
+            f"boxes reach outside the {len(x)} images of {h}x{w} px (crop_size {crop_size})"
+        )
     offsets = torch.arange(crop_size, device=x.device)
     b = torch.as_tensor(boxes, device=x.device)
     rows = (b[:, 1, None] + offsets)[:, :, None]  # (n, s, 1)
@@ -119,9 +142,14 @@ def cut_crops(images, boxes, crop_size: int, out_size: int | None = None) -> tor
     return crops
 
 
-def random_crops(images, n_crops: int = 10, crop_size: int | None = None,
-                 fraction: float = CROP_FRACTION, out_size: int | None = None,
-                 seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+def random_crops(
+    images,
+    n_crops: int = 10,
+    crop_size: int | None = None,
+    fraction: float = CROP_FRACTION,
+    out_size: int | None = None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, np.ndarray]:
     """CRAFT's crop function tau (Sec. 3.1): ``n_crops`` random square crops per image.
 
     The side is ``crop_size`` or, by default, ``crop_size_for(H, fraction)``; crops are resized
@@ -136,60 +164,15 @@ def random_crops(images, n_crops: int = 10, crop_size: int | None = None,
 
 # ------------------------------------------------------------------------------- model split
 
-class LayerHead(torch.nn.Module):
-    """``h_{l,k}``: the part of ``model`` above the named stage ``layer``, on channels-last input.
-
-    Maps activations ``(B, H, W, p)`` (or pooled ``(B, p)`` when nothing but global pooling
-    follows the layer) to logits ``(B, K)``, the ``head`` signature of
-    :mod:`reference_impls.metrics`. ``offset`` (p,) is added first: the mean that a PCA or ICA
-    bank's reconstruction carries (zero for NMF). Supports models with ``stage_names`` and a
-    ``head(a)`` method (the suite's CNNs) and torchvision ResNets (``avgpool`` + ``fc``).
-    """
-
-    def __init__(self, model: torch.nn.Module, layer: str, offset=None):
-        super().__init__()
-        stages = list(getattr(model, "stage_names", ()))
-        if layer not in stages:
-            raise KeyError(f"layer '{layer}' is not a named stage of {type(model).__name__} "
-                           f"({stages})")
-        if not (callable(getattr(model, "head", None))
-                or (hasattr(model, "avgpool") and hasattr(model, "fc"))):
-            raise NotImplementedError(f"{type(model).__name__}: no head(a) method and no "
-                                      f"avgpool + fc; cannot split it above '{layer}'")
-        self.model = model
-        self.rest = list(stages[stages.index(layer) + 1:])
-        self.training = model.training  # follow the model (eval), without touching it
-        self.register_buffer("offset", None if offset is None else
-                             torch.as_tensor(np.asarray(offset), dtype=torch.float32))
-
-    def _final(self, x):
-        if callable(getattr(self.model, "head", None)):
-            return self.model.head(x)
-        return self.model.fc(torch.flatten(self.model.avgpool(x), 1))
-
-    def forward(self, a):
-        if self.offset is not None:
-            a = a + self.offset.to(a)
-        if a.ndim == 2:
-            if self.rest:
-                raise ValueError(f"pooled (B, p) activations need a head that only pools; "
-                                 f"stages {self.rest} follow this layer")
-            x = a[:, :, None, None]
-        elif a.ndim == 4:
-            x = a.movedim(-1, 1)
-        else:
-            raise ValueError(f"head input must be (B, H, W, p) or (B, p), got {tuple(a.shape)}")
-        for name in self.rest:
-            x = named_layer(self.model, name)(x)
-        return self._final(x)
-
-
 # ------------------------------------------------------------------------------- the method
+
 
 def _rows(A, name="A") -> np.ndarray | torch.Tensor:
     if A.ndim != 2:
-        raise ValueError(f"{name} must be (n_samples, n_features) pooled activations, got shape "
-                         f"{tuple(A.shape)}; use transform_maps for N x C x H x W maps")
+        raise ValueError(
+            f"{name} must be (n_samples, n_features) pooled activations, got shape "
+            f"{tuple(A.shape)}; use transform_maps for N x C x H x W maps"
+        )
     return A
 
 
@@ -223,8 +206,16 @@ class Craft(TransformerMixin, BaseEstimator):
     n_features_in_, n_components_ : int
     """
 
-    def __init__(self, n_components=10, solver="hals", max_iter=200, tol=1e-4, percentile=90.0,
-                 random_state=None, device=None):
+    def __init__(
+        self,
+        n_components=10,
+        solver="hals",
+        max_iter=200,
+        tol=1e-4,
+        percentile=90.0,
+        random_state=None,
+        device=None,
+    ):
         self.n_components = n_components
         self.solver = solver
         self.max_iter = max_iter
@@ -239,8 +230,14 @@ class Craft(TransformerMixin, BaseEstimator):
         if not 0 < float(self.percentile) < 100:
             raise ValueError(f"percentile must be in (0, 100), got {self.percentile}")
         A = _rows(as_numpy(A, np.float32))
-        nmf = NMF(self.n_components, solver=self.solver, max_iter=self.max_iter, tol=self.tol,
-                  random_state=self.random_state, device=self.device)
+        nmf = NMF(
+            self.n_components,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+            device=self.device,
+        )
         U = nmf.fit_transform(A)
         self.coefficients_ = as_numpy(U, np.float32)
         self.components_ = as_numpy(nmf.components_, np.float32)
@@ -258,8 +255,9 @@ class Craft(TransformerMixin, BaseEstimator):
         """A fitted extractor from a saved concept bank (``transform`` only needs it)."""
         bank = np.asarray(components, dtype=np.float32)
         if bank.ndim != 2 or not np.isfinite(bank).all() or bank.min() < 0:
-            raise ValueError(f"a CRAFT bank must be a finite non-negative (r, p) array, got "
-                             f"shape {bank.shape}")
+            raise ValueError(
+                f"a CRAFT bank must be a finite non-negative (r, p) array, got shape {bank.shape}"
+            )
         obj = cls(n_components=bank.shape[0], **params)
         obj.components_ = bank
         obj.n_components_, obj.n_features_in_ = bank.shape
@@ -321,16 +319,29 @@ class Craft(TransformerMixin, BaseEstimator):
         A_earlier = _rows(as_numpy(A_earlier, np.float32), "A_earlier")
         n_rows = len(self.coefficients_ if U is None else U)
         if len(A_earlier) != n_rows:
-            raise ValueError(f"A_earlier has {len(A_earlier)} rows but the coefficients have "
-                             f"{n_rows}: rows must be the same points")
+            raise ValueError(
+                f"A_earlier has {len(A_earlier)} rows but the coefficients have "
+                f"{n_rows}: rows must be the same points"
+            )
         k = self.n_components if n_components is None else n_components
         if len(members) < max(2, k):
-            raise ValueError(f"concept {concept} has {len(members)} members, too few for "
-                             f"{k} sub-concepts")
-        seed = None if self.random_state is None else \
-            int(np.random.default_rng([self.random_state, concept]).integers(2**31))
-        sub = Craft(k, solver=self.solver, max_iter=self.max_iter, tol=self.tol,
-                    percentile=self.percentile, random_state=seed, device=self.device)
+            raise ValueError(
+                f"concept {concept} has {len(members)} members, too few for {k} sub-concepts"
+            )
+        seed = (
+            None
+            if self.random_state is None
+            else int(np.random.default_rng([self.random_state, concept]).integers(2**31))
+        )
+        sub = Craft(
+            k,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            percentile=self.percentile,
+            random_state=seed,
+            device=self.device,
+        )
         return sub.fit(A_earlier[members]), members
 
     # -------------------------------------------------------------- importance
@@ -343,12 +354,14 @@ class Craft(TransformerMixin, BaseEstimator):
             raise ValueError(f"method must be one of {sorted(IMPORTANCE_METHODS)}, got {method!r}")
         return IMPORTANCE_METHODS[method](U, self.components_, head, target, **kwargs)
 
-    def attribution_maps(self, model, images, layer: str, cam_layer: str | None = None,
-                         concepts=None, **kwargs) -> np.ndarray:
+    def attribution_maps(
+        self, model, images, layer: str, cam_layer: str | None = None, concepts=None, **kwargs
+    ) -> np.ndarray:
         """Concept attribution maps of ``images`` (:func:`concept_attribution_maps`)."""
         check_is_fitted(self, "components_")
-        return concept_attribution_maps(model, images, self.components_, layer,
-                                        cam_layer=cam_layer, concepts=concepts, **kwargs)
+        return concept_attribution_maps(
+            model, images, self.components_, layer, cam_layer=cam_layer, concepts=concepts, **kwargs
+        )
 
 
 # ------------------------------------------------------------------ concept attribution maps
@@ -356,8 +369,9 @@ class Craft(TransformerMixin, BaseEstimator):
 POOLING = ("coefficients", "activations")
 
 
-def pooled_concept_values(store: dict, bank: torch.Tensor, layer: str,
-                          pool: str = "coefficients") -> torch.Tensor:
+def pooled_concept_values(
+    store: dict, bank: torch.Tensor, layer: str, pool: str = "coefficients"
+) -> torch.Tensor:
     """Concept values ``u(x)`` (B, r) of recorded activations ``store[layer]``.
 
     ``pool="coefficients"`` (default): NNLS of the activation at every position, then the
@@ -379,10 +393,16 @@ def pooled_concept_values(store: dict, bank: torch.Tensor, layer: str,
     return u.reshape(n, h * w, -1).mean(1)
 
 
-def grad_cam(model, images, cam_layer: str,
-             score_fn: Callable[[torch.Tensor, dict, np.ndarray], torch.Tensor],
-             record: Sequence[str] = (), out_size: int | None = None, batch_size: int = 64,
-             device=None) -> np.ndarray:
+def grad_cam(
+    model,
+    images,
+    cam_layer: str,
+    score_fn: Callable[[torch.Tensor, dict, np.ndarray], torch.Tensor],
+    record: Sequence[str] = (),
+    out_size: int | None = None,
+    batch_size: int = 64,
+    device=None,
+) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017) of several scores per image: ``(N, k, H, W)`` float32.
 
     ``score_fn(logits, store, idx)`` returns the ``(B, k)`` scores of the batch ``idx`` from the
@@ -390,8 +410,7 @@ def grad_cam(model, images, cam_layer: str,
     score: channel weights are the spatial mean of its gradient at ``cam_layer``; the map is
     ``ReLU(sum_c weight_c A_c)``, upsampled bilinearly to ``out_size`` (default: input side).
     """
-    device = get_device(device) if device is not None else \
-        next(model.parameters()).device
+    device = get_device(device) if device is not None else next(model.parameters()).device
     x_all = as_tensor(images)
     size = int(out_size) if out_size is not None else int(x_all.shape[-1])
     maps = []
@@ -414,10 +433,18 @@ def grad_cam(model, images, cam_layer: str,
     return torch.cat(maps).numpy().astype(np.float32)
 
 
-def concept_attribution_maps(model, images, bank, layer: str, cam_layer: str | None = None,
-                             concepts=None, pool: str = "coefficients",
-                             out_size: int | None = None, batch_size: int = 64,
-                             device=None) -> np.ndarray:
+def concept_attribution_maps(
+    model,
+    images,
+    bank,
+    layer: str,
+    cam_layer: str | None = None,
+    concepts=None,
+    pool: str = "coefficients",
+    out_size: int | None = None,
+    batch_size: int = 64,
+    device=None,
+) -> np.ndarray:
     """CRAFT's concept attribution maps (Sec. 3.4): ``(N, k, H, W)`` for ``k`` concepts.
 
     The concept value ``u_i(x)`` is an NNLS coefficient on ``bank`` (r x p) of the activations
@@ -429,18 +456,30 @@ def concept_attribution_maps(model, images, bank, layer: str, cam_layer: str | N
     W = torch.as_tensor(np.asarray(bank), dtype=torch.float32)
     sel = np.arange(W.shape[0]) if concepts is None else np.asarray(concepts, dtype=np.int64)
     if sel.ndim == 1:
+
         def score_fn(_logits, store, _idx):
             return pooled_concept_values(store, W, layer, pool)[:, sel]
     else:  # one concept list per image
+
         def score_fn(_logits, store, idx):
             u = pooled_concept_values(store, W, layer, pool)
             return u.gather(1, torch.as_tensor(sel[idx], device=u.device))
-    return grad_cam(model, images, cam_layer or layer, score_fn, record=[layer],
-                    out_size=out_size, batch_size=batch_size, device=device)
+
+    return grad_cam(
+        model,
+        images,
+        cam_layer or layer,
+        score_fn,
+        record=[layer],
+        out_size=out_size,
+        batch_size=batch_size,
+        device=device,
+    )
 
 
-def implicit_gradient_check(model, images, bank, layer: str, pool: str = "coefficients",
-                            eps: float = 1e-6, seed: int = 0) -> dict:
+def implicit_gradient_check(
+    model, images, bank, layer: str, pool: str = "coefficients", eps: float = 1e-6, seed: int = 0
+) -> dict:
     """Implicit gradients of the attribution-map path against central finite differences.
 
     In float64, for each image x and a random unit direction v in pixel space, compares the
@@ -464,9 +503,13 @@ def implicit_gradient_check(model, images, bank, layer: str, pool: str = "coeffi
     xg = x.clone().requires_grad_(True)
     with torch.enable_grad():
         u = values(xg)
-        analytic = torch.stack([
-            (torch.autograd.grad(u[:, i].sum(), xg, retain_graph=True)[0] * v).flatten(1).sum(1)
-            for i in range(u.shape[1])], dim=1)
+        analytic = torch.stack(
+            [
+                (torch.autograd.grad(u[:, i].sum(), xg, retain_graph=True)[0] * v).flatten(1).sum(1)
+                for i in range(u.shape[1])
+            ],
+            dim=1,
+        )
     with torch.no_grad():
         numeric = (values(x + eps * v) - values(x - eps * v)) / (2 * eps)
     a, n = analytic.detach().cpu().numpy(), numeric.cpu().numpy()

@@ -10,18 +10,39 @@ direction.
 
 from reference_impls.metrics.attributes import AttributeSVMResult, attribute_svm_accuracy
 from reference_impls.metrics.bona import BonaResult, bag_of_activations, bona_accuracy
-from reference_impls.metrics.cka import (kernel_cka, linear_cka, linear_cka_debiased,
-                                         minibatch_cka, minibatch_cka_from_batches)
-from reference_impls.metrics.fidelity import (FidelityCurve, concept_deletion, concept_insertion,
-                                              concept_orders, pixel_deletion, pixel_insertion)
-from reference_impls.metrics.importance import (concept_sobol_importance,
-                                                gradient_input_importance, importance_to_order,
-                                                jansen_total_indices, occlusion_importance,
-                                                per_class_importance, sobol_design, tcav_scores,
-                                                total_sobol_indices)
+from reference_impls.metrics.cka import (
+    kernel_cka,
+    linear_cka,
+    linear_cka_debiased,
+    minibatch_cka,
+    minibatch_cka_from_batches,
+)
+from reference_impls.metrics.fidelity import (
+    FidelityCurve,
+    concept_deletion,
+    concept_insertion,
+    concept_orders,
+    pixel_deletion,
+    pixel_insertion,
+)
+from reference_impls.metrics.importance import (
+    concept_sobol_importance,
+    gradient_input_importance,
+    importance_to_order,
+    jansen_total_indices,
+    occlusion_importance,
+    per_class_importance,
+    sobol_design,
+    tcav_scores,
+    total_sobol_indices,
+)
 from reference_impls.metrics.reconstruction import mean_relative_l2_error, relative_frobenius_error
-from reference_impls.metrics.stability import (PairwiseStability, cka_stability,
-                                               dictionary_stability, pairwise_stability)
+from reference_impls.metrics.stability import (
+    PairwiseStability,
+    cka_stability,
+    dictionary_stability,
+    pairwise_stability,
+)
 
 HIGHER_IS_BETTER: dict[str, bool] = {
     # cka.py: similarity of two representations (as stability: more similar is better)
@@ -49,15 +70,35 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 
 __all__ = [
     "HIGHER_IS_BETTER",
-    "AttributeSVMResult", "attribute_svm_accuracy",
-    "BonaResult", "bag_of_activations", "bona_accuracy",
-    "kernel_cka", "linear_cka", "linear_cka_debiased", "minibatch_cka",
+    "AttributeSVMResult",
+    "attribute_svm_accuracy",
+    "BonaResult",
+    "bag_of_activations",
+    "bona_accuracy",
+    "kernel_cka",
+    "linear_cka",
+    "linear_cka_debiased",
+    "minibatch_cka",
     "minibatch_cka_from_batches",
-    "FidelityCurve", "concept_deletion", "concept_insertion", "concept_orders",
-    "pixel_deletion", "pixel_insertion",
-    "concept_sobol_importance", "gradient_input_importance", "importance_to_order",
-    "jansen_total_indices", "occlusion_importance", "per_class_importance", "sobol_design",
-    "tcav_scores", "total_sobol_indices",
-    "mean_relative_l2_error", "relative_frobenius_error",
-    "PairwiseStability", "cka_stability", "dictionary_stability", "pairwise_stability",
+    "FidelityCurve",
+    "concept_deletion",
+    "concept_insertion",
+    "concept_orders",
+    "pixel_deletion",
+    "pixel_insertion",
+    "concept_sobol_importance",
+    "gradient_input_importance",
+    "importance_to_order",
+    "jansen_total_indices",
+    "occlusion_importance",
+    "per_class_importance",
+    "sobol_design",
+    "tcav_scores",
+    "total_sobol_indices",
+    "mean_relative_l2_error",
+    "relative_frobenius_error",
+    "PairwiseStability",
+    "cka_stability",
+    "dictionary_stability",
+    "pairwise_stability",
 ]

@@ -37,10 +37,16 @@ def infer_device(model, *arrays, device=None) -> torch.device:
 
 def check_model(model, name: str) -> None:
     if not callable(model):
-        raise ValueError(f"{name} must be callable (a torch module or function), got {type(model)}.")
+        raise ValueError(
+            f"{name} must be callable (a torch module or function), got {type(model)}."
+        )
     if isinstance(model, torch.nn.Module) and model.training:
-        warnings.warn(f"{name} is in training mode (dropout/batch-norm active); call .eval() "
-                      "for deterministic scores.", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{name} is in training mode (dropout/batch-norm active); call .eval() "
+            "for deterministic scores.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def check_score(score: str) -> None:
@@ -50,14 +56,22 @@ def check_score(score: str) -> None:
 
 def target_scores(outputs, target: torch.Tensor, score: str, name: str = "head") -> torch.Tensor:
     """The ``score`` (raw logit or softmax probability) of each row's target class."""
-    if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or outputs.shape[0] != len(target):
+    if (
+        not isinstance(outputs, torch.Tensor)
+        or outputs.ndim != 2
+        or outputs.shape[0] != len(target)
+    ):
         shape = tuple(outputs.shape) if hasattr(outputs, "shape") else type(outputs)
-        raise ValueError(f"{name} must return a (batch, n_classes) tensor with one row per "
-                         f"input ({len(target)}), got {shape}.")
+        raise ValueError(
+            f"{name} must return a (batch, n_classes) tensor with one row per "
+            f"input ({len(target)}), got {shape}."
+        )
     n_classes = outputs.shape[1]
     if int(target.max()) >= n_classes:
-        raise ValueError(f"target class {int(target.max())} is out of range for {name} "
-                         f"output with {n_classes} classes.")
+        raise ValueError(
+            f"target class {int(target.max())} is out of range for {name} "
+            f"output with {n_classes} classes."
+        )
     if score == "softmax":
         outputs = outputs.softmax(dim=1)
     return outputs.gather(1, target[:, None])[:, 0]
@@ -70,9 +84,15 @@ def check_targets(target, n: int) -> np.ndarray:
     return t
 
 
-def batched_scores(model, make_inputs: Callable[[np.ndarray], torch.Tensor],
-                   item_targets: np.ndarray, score: str, batch_size: int, device,
-                   name: str = "head") -> np.ndarray:
+def batched_scores(
+    model,
+    make_inputs: Callable[[np.ndarray], torch.Tensor],
+    item_targets: np.ndarray,
+    score: str,
+    batch_size: int,
+    device,
+    name: str = "head",
+) -> np.ndarray:
     """Target-class scores (float64) of ``model(make_inputs(items))`` over all items, in batches."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -92,20 +112,25 @@ def batched_scores(model, make_inputs: Callable[[np.ndarray], torch.Tensor],
 class ConceptProblem:
     """Validated ``(U, W, head, target)``; evaluates the head on concept-masked activations."""
 
-    def __init__(self, U, W, head, target, *, score: str = "logit", device=None,
-                 batch_size: int = 256):
+    def __init__(
+        self, U, W, head, target, *, score: str = "logit", device=None, batch_size: int = 256
+    ):
         check_model(head, "head")
         check_score(score)
         self.device = infer_device(head, U, W, device=device)
         self.U = as_tensor(U, device=self.device)
         self.W = as_tensor(W, device=self.device)
         if self.U.ndim < 2:
-            raise ValueError(f"U must be (N, ..., r) with concepts last, got shape {tuple(self.U.shape)}.")
+            raise ValueError(
+                f"U must be (N, ..., r) with concepts last, got shape {tuple(self.U.shape)}."
+            )
         if self.W.ndim != 2:
             raise ValueError(f"W must be an (r, p) concept bank, got shape {tuple(self.W.shape)}.")
         if self.W.shape[0] != self.U.shape[-1]:
-            raise ValueError(f"W has {self.W.shape[0]} rows (concepts) but U has "
-                             f"{self.U.shape[-1]} concepts on its last axis; W must be (r, p).")
+            raise ValueError(
+                f"W has {self.W.shape[0]} rows (concepts) but U has "
+                f"{self.U.shape[-1]} concepts on its last axis; W must be (r, p)."
+            )
         check_finite(self.U, "U")
         check_finite(self.W, "W")
         self.target = check_targets(target, self.U.shape[0])
@@ -132,21 +157,30 @@ class ConceptProblem:
         """
         masks = as_tensor(masks, device=self.device)
         shared = masks.ndim == 2
-        if masks.shape[-1] != self.r or (not shared and (masks.ndim != 3 or masks.shape[0] != self.n)):
-            raise ValueError(f"masks must be (M, {self.r}) or ({self.n}, M, {self.r}), "
-                             f"got {tuple(masks.shape)}.")
+        if masks.shape[-1] != self.r or (
+            not shared and (masks.ndim != 3 or masks.shape[0] != self.n)
+        ):
+            raise ValueError(
+                f"masks must be (M, {self.r}) or ({self.n}, M, {self.r}), got {tuple(masks.shape)}."
+            )
         n_masks = masks.shape[-2]
 
         def make_inputs(items):
             inputs, which = items // n_masks, items % n_masks
-            m = masks[torch.as_tensor(which, device=self.device)] if shared else \
-                masks[torch.as_tensor(inputs, device=self.device),
-                      torch.as_tensor(which, device=self.device)]
+            m = (
+                masks[torch.as_tensor(which, device=self.device)]
+                if shared
+                else masks[
+                    torch.as_tensor(inputs, device=self.device),
+                    torch.as_tensor(which, device=self.device),
+                ]
+            )
             return self.activations(inputs, m)
 
         item_targets = np.repeat(self.target, n_masks)
-        return batched_scores(self.head, make_inputs, item_targets, self.score,
-                              self.batch_size, self.device).reshape(self.n, n_masks)
+        return batched_scores(
+            self.head, make_inputs, item_targets, self.score, self.batch_size, self.device
+        ).reshape(self.n, n_masks)
 
     def activation_gradients(self) -> torch.Tensor:
         """``d score / d A`` at ``A = U W`` for every input: ``(N, ..., p)`` float32."""
@@ -156,7 +190,9 @@ class ConceptProblem:
         for start in range(0, self.n, self.batch_size):
             idx = np.arange(start, min(start + self.batch_size, self.n))
             with torch.enable_grad():
-                acts = self.activations(idx, ones.expand(len(idx), -1)).detach().requires_grad_(True)
+                acts = (
+                    self.activations(idx, ones.expand(len(idx), -1)).detach().requires_grad_(True)
+                )
                 scores = target_scores(self.head(acts), targets[idx], self.score)
                 (grad,) = torch.autograd.grad(scores.sum(), acts)
             grads.append(grad.detach())

@@ -23,15 +23,23 @@ def check_finite(x, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values; metrics need finite input.")
 
 
-def to_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None,
-                   min_ndim: int | None = None, dtype=np.float64) -> np.ndarray:
+def to_float_array(
+    x,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    min_ndim: int | None = None,
+    dtype=np.float64,
+) -> np.ndarray:
     """``x`` (numpy, torch on any device, nested lists) as a finite numpy array of ``dtype``."""
     if x is None:
         raise ValueError(f"{name} is None; expected an array.")
     try:
         arr = as_numpy(x).astype(dtype, copy=False)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} could not be read as a {np.dtype(dtype).name} array: {err}") from err
+        raise ValueError(
+            f"{name} could not be read as a {np.dtype(dtype).name} array: {err}"
+        ) from err
     check_ndim(arr, name, ndim=ndim, min_ndim=min_ndim)
     check_finite(arr, name)
     return arr

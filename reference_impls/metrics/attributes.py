@@ -38,14 +38,25 @@ class AttributeSVMResult:
 def _binary_column(y: np.ndarray, name: str) -> np.ndarray:
     values = np.unique(y)
     if len(values) > 2:
-        raise ValueError(f"attribute {name!r} is not binary: it has {len(values)} distinct values "
-                         f"({values[:5].tolist()}...).")
+        raise ValueError(
+            f"attribute {name!r} is not binary: it has {len(values)} distinct values "
+            f"({values[:5].tolist()}...)."
+        )
     return (y == values[-1]).astype(np.int64) if len(values) == 2 else np.zeros(len(y), np.int64)
 
 
-def attribute_svm_accuracy(X, Y, *, cv: int = 5, C: float = 1.0, random_state: int | None = 0,
-                           attribute_names=None, degenerate: str = "raise",
-                           max_iter: int = 5000, n_jobs: int | None = None) -> AttributeSVMResult:
+def attribute_svm_accuracy(
+    X,
+    Y,
+    *,
+    cv: int = 5,
+    C: float = 1.0,
+    random_state: int | None = 0,
+    attribute_names=None,
+    degenerate: str = "raise",
+    max_iter: int = 5000,
+    n_jobs: int | None = None,
+) -> AttributeSVMResult:
     """Cross-validated linear-SVM accuracy from ``X`` (N x d) to each binary column of ``Y``.
 
     Khorram, MS thesis, Oregon State 2020, Tables 4.1-4.2 (DeepFacto: linear SVM per LFWA
@@ -81,29 +92,42 @@ def attribute_svm_accuracy(X, Y, *, cv: int = 5, C: float = 1.0, random_state: i
     if Y.dtype.kind in "fc" and not np.isfinite(Y).all():
         raise ValueError("Y contains NaN or infinite values.")
     check_same_rows(X, Y)
-    names = [f"attribute_{j}" for j in range(Y.shape[1])] if attribute_names is None \
+    names = (
+        [f"attribute_{j}" for j in range(Y.shape[1])]
+        if attribute_names is None
         else [str(a) for a in attribute_names]
+    )
     if len(names) != Y.shape[1]:
         raise ValueError(f"attribute_names has {len(names)} names for {Y.shape[1]} columns of Y.")
 
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
-    model = make_pipeline(StandardScaler(), LinearSVC(C=C, dual="auto", max_iter=max_iter,
-                                                      random_state=random_state))
+    model = make_pipeline(
+        StandardScaler(), LinearSVC(C=C, dual="auto", max_iter=max_iter, random_state=random_state)
+    )
     rows, skipped = [], []
     for j, name in enumerate(names):
         y = _binary_column(Y[:, j], name)
         n_pos = int(y.sum())
         n_neg = len(y) - n_pos
-        row = {"attribute": name, "accuracy": np.nan, "std": np.nan,
-               "n_positive": n_pos, "n_negative": n_neg}
+        row = {
+            "attribute": name,
+            "accuracy": np.nan,
+            "std": np.nan,
+            "n_positive": n_pos,
+            "n_negative": n_neg,
+        }
         if min(n_pos, n_neg) < cv:
-            why = (f"attribute {name!r} is constant" if min(n_pos, n_neg) == 0 else
-                   f"attribute {name!r} has {n_pos} positive and {n_neg} negative examples; "
-                   f"{cv}-fold stratified cross-validation needs at least {cv} of each")
+            why = (
+                f"attribute {name!r} is constant"
+                if min(n_pos, n_neg) == 0
+                else f"attribute {name!r} has {n_pos} positive and {n_neg} negative examples; "
+                f"{cv}-fold stratified cross-validation needs at least {cv} of each"
+            )
             if degenerate == "raise":
                 raise ValueError(why + " (pass degenerate='nan' to report it as NaN).")
-            warnings.warn(why + "; reported as NaN and left out of the mean.", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                why + "; reported as NaN and left out of the mean.", RuntimeWarning, stacklevel=2
+            )
             skipped.append(name)
         else:
             scores = cross_val_score(model, X, y, cv=folds, n_jobs=n_jobs)

@@ -31,18 +31,23 @@ def _hard_assignments(assignments, n_concepts: int) -> np.ndarray:
     if arr.ndim == 2:
         coef = to_float_array(arr, "assignments", ndim=2)
         if coef.shape[1] != n_concepts:
-            raise ValueError(f"assignments has {coef.shape[1]} coefficient columns but "
-                             f"n_concepts={n_concepts}.")
+            raise ValueError(
+                f"assignments has {coef.shape[1]} coefficient columns but n_concepts={n_concepts}."
+            )
         empty = np.flatnonzero(np.all(coef == coef[:, :1], axis=1))
         if empty.size:
-            raise ValueError(f"{empty.size} patches (first: {empty[:5].tolist()}) have all-equal "
-                             "coefficients (e.g. all zero), so no concept wins the argmax; drop "
-                             "them or pass hard labels.")
+            raise ValueError(
+                f"{empty.size} patches (first: {empty[:5].tolist()}) have all-equal "
+                "coefficients (e.g. all zero), so no concept wins the argmax; drop "
+                "them or pass hard labels."
+            )
         return coef.argmax(axis=1)
     labels = to_index_array(arr, "assignments")
     if labels.size and (labels.min() < 0 or labels.max() >= n_concepts):
-        raise ValueError(f"assignments must be concept indices in [0, {n_concepts}), got values "
-                         f"in [{labels.min()}, {labels.max()}].")
+        raise ValueError(
+            f"assignments must be concept indices in [0, {n_concepts}), got values "
+            f"in [{labels.min()}, {labels.max()}]."
+        )
     return labels
 
 
@@ -90,14 +95,24 @@ def _image_labels(labels, image_ids, images: np.ndarray) -> np.ndarray:
     out = lab[np.unique(row, return_index=True)[1]]
     conflict = np.flatnonzero(out[row] != lab)
     if conflict.size:
-        raise ValueError(f"image {ids[conflict[0]]!r} has patches with different labels; "
-                         "labels must be constant within an image.")
+        raise ValueError(
+            f"image {ids[conflict[0]]!r} has patches with different labels; "
+            "labels must be constant within an image."
+        )
     return out
 
 
-def bona_accuracy(assignments, image_ids, labels, n_concepts: int, *,
-                  classifier: str = "logistic", cv: int = 5, C: float = 1.0,
-                  random_state: int | None = 0) -> BonaResult:
+def bona_accuracy(
+    assignments,
+    image_ids,
+    labels,
+    n_concepts: int,
+    *,
+    classifier: str = "logistic",
+    cv: int = 5,
+    C: float = 1.0,
+    random_state: int | None = 0,
+) -> BonaResult:
     """Stratified ``cv``-fold accuracy of a linear classifier on BONA histograms
     (Kolouri, Martin & Hoffmann, CVPR-W 2017, Sec. 3.4, Table 1 "BONA" row).
 
@@ -112,8 +127,10 @@ def bona_accuracy(assignments, image_ids, labels, n_concepts: int, *,
     if len(classes) < 2:
         raise ValueError("labels hold a single class; classification accuracy is undefined.")
     if counts.min() < cv:
-        raise ValueError(f"class {classes[counts.argmin()]!r} has {counts.min()} images; "
-                         f"{cv}-fold stratified cross-validation needs at least {cv}.")
+        raise ValueError(
+            f"class {classes[counts.argmin()]!r} has {counts.min()} images; "
+            f"{cv}-fold stratified cross-validation needs at least {cv}."
+        )
     if classifier == "logistic":
         clf = LogisticRegression(C=C, max_iter=2000)
     elif classifier == "linear_svm":

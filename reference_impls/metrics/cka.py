@@ -25,8 +25,13 @@ import torch
 from reference_impls.metrics._validation import check_finite, check_same_rows, is_cuda_tensor
 from reference_impls.utils import as_numpy
 
-__all__ = ["linear_cka", "linear_cka_debiased", "minibatch_cka", "minibatch_cka_from_batches",
-           "kernel_cka"]
+__all__ = [
+    "linear_cka",
+    "linear_cka_debiased",
+    "minibatch_cka",
+    "minibatch_cka_from_batches",
+    "kernel_cka",
+]
 
 
 def _as_matrix(x, name: str):
@@ -49,8 +54,10 @@ def _same_device(A, B):
     if is_cuda_tensor(A) == is_cuda_tensor(B):
         return A, B
     dev = A.device if is_cuda_tensor(A) else B.device
-    return (torch.as_tensor(A, dtype=torch.float64, device=dev),
-            torch.as_tensor(B, dtype=torch.float64, device=dev))
+    return (
+        torch.as_tensor(A, dtype=torch.float64, device=dev),
+        torch.as_tensor(B, dtype=torch.float64, device=dev),
+    )
 
 
 def _pair(X, Y, min_rows: int):
@@ -90,6 +97,7 @@ def _ratio(num: float, den_x: float, den_y: float, what: str) -> float:
 
 # ----------------------------------------------------------------------------- biased CKA
 
+
 def linear_cka(X, Y, *, method: str = "auto") -> float:
     """Linear CKA between representations ``X`` (n x p) and ``Y`` (n x q) of the same n inputs.
 
@@ -124,7 +132,9 @@ def _center_kernel(K):
 def _as_kernel(K, name: str):
     K = _float64(_as_matrix(K, name))
     if K.shape[0] != K.shape[1]:
-        raise ValueError(f"{name} must be a square n x n kernel matrix, got shape {tuple(K.shape)}.")
+        raise ValueError(
+            f"{name} must be a square n x n kernel matrix, got shape {tuple(K.shape)}."
+        )
     return K
 
 
@@ -141,13 +151,18 @@ def kernel_cka(K, L, *, debiased: bool = False) -> float:
     check_same_rows(K, L, names=("K", "L"))
     K, L = _same_device(K, L)
     if debiased:
-        return _ratio(_hsic_unbiased_kernel(K, L), _hsic_unbiased_kernel(K, K),
-                      _hsic_unbiased_kernel(L, L), "debiased (unbiased HSIC) CKA")
+        return _ratio(
+            _hsic_unbiased_kernel(K, L),
+            _hsic_unbiased_kernel(K, K),
+            _hsic_unbiased_kernel(L, L),
+            "debiased (unbiased HSIC) CKA",
+        )
     Kc, Lc = _center_kernel(K), _center_kernel(L)
     return _ratio(float((Kc * Lc).sum()), _sq(Kc), _sq(Lc), "kernel CKA")
 
 
 # --------------------------------------------------------------------- unbiased HSIC / CKA
+
 
 def _hsic_unbiased_kernel(K, L) -> float:
     """Song et al. 2012, Eq. (5): unbiased HSIC from kernels (diagonals are ignored)."""
@@ -184,9 +199,11 @@ def _hsic_unbiased_features(X, Y) -> tuple[float, float, float]:
         trace = gram_sq - float((diag_a * diag_b).sum())
         return (trace + sum_a * sum_b / c1 - 2.0 * float((ones_a * ones_b).sum()) / (n - 2)) / c2
 
-    return (hsic(_sq(Y.T @ X), kd, ld, sum_k, sum_l, k1, l1),
-            hsic(_sq(X.T @ X), kd, kd, sum_k, sum_k, k1, k1),
-            hsic(_sq(Y.T @ Y), ld, ld, sum_l, sum_l, l1, l1))
+    return (
+        hsic(_sq(Y.T @ X), kd, ld, sum_k, sum_l, k1, l1),
+        hsic(_sq(X.T @ X), kd, kd, sum_k, sum_k, k1, k1),
+        hsic(_sq(Y.T @ Y), ld, ld, sum_l, sum_l, l1, l1),
+    )
 
 
 def linear_cka_debiased(X, Y) -> float:
@@ -224,8 +241,9 @@ def minibatch_cka_from_batches(batches: Iterable) -> float:
     return _ratio(totals[0], totals[1], totals[2], "minibatch (unbiased HSIC) CKA")
 
 
-def minibatch_cka(X, Y, *, batch_size: int = 1024, shuffle: bool = True,
-                  random_state: int | None = 0) -> float:
+def minibatch_cka(
+    X, Y, *, batch_size: int = 1024, shuffle: bool = True, random_state: int | None = 0
+) -> float:
     """Minibatch CKA (Nguyen, Raghu & Kornblith, ICLR 2021) of in-memory ``X`` and ``Y``.
 
     Rows are split into ``ceil(n / batch_size)`` nearly equal batches (after a seeded

@@ -23,13 +23,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reference_impls.metrics._scoring import (ConceptProblem, batched_scores, check_model,
-                                              check_score, check_targets, infer_device)
+from reference_impls.metrics._scoring import (
+    ConceptProblem,
+    batched_scores,
+    check_model,
+    check_score,
+    check_targets,
+    infer_device,
+)
 from reference_impls.metrics._validation import check_finite
 from reference_impls.utils import as_numpy, as_tensor
 
-__all__ = ["FidelityCurve", "concept_deletion", "concept_insertion", "pixel_deletion",
-           "pixel_insertion", "concept_orders"]
+__all__ = [
+    "FidelityCurve",
+    "concept_deletion",
+    "concept_insertion",
+    "pixel_deletion",
+    "pixel_insertion",
+    "concept_orders",
+]
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,16 @@ def concept_orders(order, target: np.ndarray, r: int) -> np.ndarray:
         if orders.ndim == 1:
             orders = np.broadcast_to(orders, (n, orders.shape[0]))
         elif orders.ndim != 2 or orders.shape[0] != n:
-            raise ValueError(f"order must be (r,), (N, r) = ({n}, {r}) or a mapping "
-                             f"class -> (r,), got shape {orders.shape}.")
-    if orders.shape[1] != r or not np.array_equal(np.sort(orders, axis=1),
-                                                  np.broadcast_to(np.arange(r), orders.shape)):
-        raise ValueError(f"every concept order must be a permutation of range({r}) "
-                         f"(each concept exactly once).")
+            raise ValueError(
+                f"order must be (r,), (N, r) = ({n}, {r}) or a mapping "
+                f"class -> (r,), got shape {orders.shape}."
+            )
+    if orders.shape[1] != r or not np.array_equal(
+        np.sort(orders, axis=1), np.broadcast_to(np.arange(r), orders.shape)
+    ):
+        raise ValueError(
+            f"every concept order must be a permutation of range({r}) (each concept exactly once)."
+        )
     return orders.astype(np.int64)
 
 
@@ -101,8 +117,9 @@ def _concept_curve(kind, U, W, head, target, order, score, batch_size, device) -
     return FidelityCurve(kind, steps / problem.r, scores)
 
 
-def concept_deletion(U, W, head, target, order, *, score: str = "logit", batch_size: int = 256,
-                     device=None) -> FidelityCurve:
+def concept_deletion(
+    U, W, head, target, order, *, score: str = "logit", batch_size: int = 256, device=None
+) -> FidelityCurve:
     """Concept deletion curve (Fel et al., CRAFT, CVPR 2023, Sec. 4.4, Fig. 6 left; after
     Petsiuk et al. 2018): **lower AUC is better**.
 
@@ -124,8 +141,9 @@ def concept_deletion(U, W, head, target, order, *, score: str = "logit", batch_s
     return _concept_curve("deletion", U, W, head, target, order, score, batch_size, device)
 
 
-def concept_insertion(U, W, head, target, order, *, score: str = "logit", batch_size: int = 256,
-                      device=None) -> FidelityCurve:
+def concept_insertion(
+    U, W, head, target, order, *, score: str = "logit", batch_size: int = 256, device=None
+) -> FidelityCurve:
     """Concept insertion curve (Fel et al., CRAFT, CVPR 2023, Sec. 4.4, Fig. 6 right):
     **higher AUC is better**.
 
@@ -136,6 +154,7 @@ def concept_insertion(U, W, head, target, order, *, score: str = "logit", batch_
 
 
 # ------------------------------------------------------------------------------ pixel space
+
 
 def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur (kernel size 2 * round(2 sigma) + 1), edges replicated.
@@ -165,14 +184,17 @@ def _baseline(baseline, images: torch.Tensor, blur_sigma: float) -> torch.Tensor
     try:
         base = torch.broadcast_to(base, images.shape)
     except RuntimeError as err:
-        raise ValueError(f"baseline of shape {tuple(base.shape)} does not broadcast to the "
-                         f"images' shape {tuple(images.shape)}.") from err
+        raise ValueError(
+            f"baseline of shape {tuple(base.shape)} does not broadcast to the "
+            f"images' shape {tuple(images.shape)}."
+        ) from err
     check_finite(base, "baseline")
     return base
 
 
-def _pixel_curve(kind, model, images, heatmaps, target, n_steps, baseline, blur_sigma, score,
-                 batch_size, device) -> FidelityCurve:
+def _pixel_curve(
+    kind, model, images, heatmaps, target, n_steps, baseline, blur_sigma, score, batch_size, device
+) -> FidelityCurve:
     check_model(model, "model")
     check_score(score)
     device = infer_device(model, images, device=device)
@@ -182,8 +204,9 @@ def _pixel_curve(kind, model, images, heatmaps, target, n_steps, baseline, blur_
     n, _, h, w = x.shape
     heat = as_tensor(heatmaps, device=device)
     if tuple(heat.shape) != (n, h, w):
-        raise ValueError(f"heatmaps must be (N, H, W) = {(n, h, w)} to match images, got "
-                         f"{tuple(heat.shape)}.")
+        raise ValueError(
+            f"heatmaps must be (N, H, W) = {(n, h, w)} to match images, got {tuple(heat.shape)}."
+        )
     check_finite(x, "images")
     check_finite(heat, "heatmaps")
     target = check_targets(target, n)
@@ -204,15 +227,27 @@ def _pixel_curve(kind, model, images, heatmaps, target, n_steps, baseline, blur_
         touched = (rank[inputs] < counts[steps][:, None]).view(len(items), 1, h, w)
         return torch.where(touched, end[inputs], start[inputs])
 
-    scores = batched_scores(model, make_inputs, np.repeat(target, n_curve), score, batch_size,
-                            device, name="model")
-    return FidelityCurve(kind, (counts.double() / (h * w)).cpu().numpy(),
-                         scores.reshape(n, n_curve))
+    scores = batched_scores(
+        model, make_inputs, np.repeat(target, n_curve), score, batch_size, device, name="model"
+    )
+    return FidelityCurve(
+        kind, (counts.double() / (h * w)).cpu().numpy(), scores.reshape(n, n_curve)
+    )
 
 
-def pixel_deletion(model, images, heatmaps, target, *, n_steps: int = 50, baseline=0.0,
-                   blur_sigma: float = 5.0, score: str = "softmax", batch_size: int = 128,
-                   device=None) -> FidelityCurve:
+def pixel_deletion(
+    model,
+    images,
+    heatmaps,
+    target,
+    *,
+    n_steps: int = 50,
+    baseline=0.0,
+    blur_sigma: float = 5.0,
+    score: str = "softmax",
+    batch_size: int = 128,
+    device=None,
+) -> FidelityCurve:
     """RISE deletion curve (Petsiuk et al., BMVC 2018): **lower AUC is better**.
 
     ``images`` (N, C, H, W) are fed to ``model`` (callable -> (B, K) scores); ``heatmaps``
@@ -222,18 +257,49 @@ def pixel_deletion(model, images, heatmaps, target, *, n_steps: int = 50, baseli
     ``"blur"`` (Gaussian blur with ``blur_sigma``). ``score="softmax"`` records the target
     class probability as RISE does; ``"logit"`` records the raw score.
     """
-    return _pixel_curve("deletion", model, images, heatmaps, target, n_steps, baseline,
-                        blur_sigma, score, batch_size, device)
+    return _pixel_curve(
+        "deletion",
+        model,
+        images,
+        heatmaps,
+        target,
+        n_steps,
+        baseline,
+        blur_sigma,
+        score,
+        batch_size,
+        device,
+    )
 
 
-def pixel_insertion(model, images, heatmaps, target, *, n_steps: int = 50, baseline="blur",
-                    blur_sigma: float = 5.0, score: str = "softmax", batch_size: int = 128,
-                    device=None) -> FidelityCurve:
+def pixel_insertion(
+    model,
+    images,
+    heatmaps,
+    target,
+    *,
+    n_steps: int = 50,
+    baseline="blur",
+    blur_sigma: float = 5.0,
+    score: str = "softmax",
+    batch_size: int = 128,
+    device=None,
+) -> FidelityCurve:
     """RISE insertion curve (Petsiuk et al., BMVC 2018): **higher AUC is better**.
 
     Starts from ``baseline`` (RISE: a blurred copy of the image, the default here) and
     inserts the original pixels in heatmap order; otherwise as :func:`pixel_deletion`.
     """
-    return _pixel_curve("insertion", model, images, heatmaps, target, n_steps, baseline,
-                        blur_sigma, score, batch_size, device)
-
+    return _pixel_curve(
+        "insertion",
+        model,
+        images,
+        heatmaps,
+        target,
+        n_steps,
+        baseline,
+        blur_sigma,
+        score,
+        batch_size,
+        device,
+    )

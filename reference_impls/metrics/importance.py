@@ -32,12 +32,21 @@ from scipy.stats import qmc
 from reference_impls.metrics._scoring import ConceptProblem, check_targets
 from reference_impls.utils import as_numpy
 
-__all__ = ["sobol_design", "jansen_total_indices", "total_sobol_indices",
-           "concept_sobol_importance", "tcav_scores", "gradient_input_importance",
-           "occlusion_importance", "importance_to_order", "per_class_importance"]
+__all__ = [
+    "sobol_design",
+    "jansen_total_indices",
+    "total_sobol_indices",
+    "concept_sobol_importance",
+    "tcav_scores",
+    "gradient_input_importance",
+    "occlusion_importance",
+    "importance_to_order",
+    "per_class_importance",
+]
 
 
 # ------------------------------------------------------------------ general Sobol estimator
+
 
 def sobol_design(d: int, n: int, *, scramble: bool = True, seed: int | None = 0) -> np.ndarray:
     """Saltelli-style design for total Sobol indices: ``n (d + 2)`` points in ``[0, 1]^d``.
@@ -71,20 +80,29 @@ def jansen_total_indices(outputs, d: int, n: int) -> np.ndarray:
         raise ValueError(f"outputs must have n (d + 2) = {n * (d + 2)} rows, got {y.shape[0]}.")
     if not np.isfinite(y).all():
         raise ValueError("outputs contain NaN or infinite values.")
-    f_a, f_b, f_c = y[:n], y[n:2 * n], y[2 * n:].reshape(d, n, *y.shape[1:])
+    f_a, f_b, f_c = y[:n], y[n : 2 * n], y[2 * n :].reshape(d, n, *y.shape[1:])
     var = np.var(np.concatenate([f_a, f_b]), axis=0)
     flat = np.isclose(var, 0.0, rtol=0.0, atol=1e-12 * max(1.0, float(np.abs(y).max())))
     if np.any(flat):
-        warnings.warn(f"{int(np.sum(flat))} output(s) do not vary over the design; their "
-                      "total Sobol indices are undefined and returned as NaN.",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{int(np.sum(flat))} output(s) do not vary over the design; their "
+            "total Sobol indices are undefined and returned as NaN.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         sti = np.mean((f_a[None] - f_c) ** 2, axis=1) / 2.0 / np.where(flat, np.nan, var)
     return sti
 
 
-def total_sobol_indices(f: Callable[[np.ndarray], np.ndarray], d: int, n: int = 1024, *,
-                        scramble: bool = True, seed: int | None = 0) -> np.ndarray:
+def total_sobol_indices(
+    f: Callable[[np.ndarray], np.ndarray],
+    d: int,
+    n: int = 1024,
+    *,
+    scramble: bool = True,
+    seed: int | None = 0,
+) -> np.ndarray:
     """Total Sobol indices of ``f`` with d independent uniform inputs on ``[0, 1]``.
 
     ``f`` maps an ``(m, d)`` float64 array to ``(m,)`` outputs (or ``(m, k)`` for k outputs
@@ -98,6 +116,7 @@ def total_sobol_indices(f: Callable[[np.ndarray], np.ndarray], d: int, n: int = 
 
 # ------------------------------------------------------------------ concept importances
 
+
 def _reduce(per_input: np.ndarray, reduce: str, what: str) -> np.ndarray:
     if reduce == "none":
         return per_input
@@ -107,14 +126,29 @@ def _reduce(per_input: np.ndarray, reduce: str, what: str) -> np.ndarray:
     if bad.all():
         raise ValueError(f"{what} is undefined for every input.")
     if bad.any():
-        warnings.warn(f"{what}: {int(bad.sum())} of {len(bad)} inputs have undefined values "
-                      "and are left out of the mean.", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{what}: {int(bad.sum())} of {len(bad)} inputs have undefined values "
+            "and are left out of the mean.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return per_input[~bad].mean(axis=0)
 
 
-def concept_sobol_importance(U, W, head, target, *, n_design: int = 32, scramble: bool = True,
-                             seed: int | None = 0, score: str = "logit", batch_size: int = 1024,
-                             device=None, reduce: str = "mean") -> np.ndarray:
+def concept_sobol_importance(
+    U,
+    W,
+    head,
+    target,
+    *,
+    n_design: int = 32,
+    scramble: bool = True,
+    seed: int | None = 0,
+    score: str = "logit",
+    batch_size: int = 1024,
+    device=None,
+    reduce: str = "mean",
+) -> np.ndarray:
     """Total Sobol index of each concept (CRAFT, Fel et al. 2023, Sec. 3.3, Eq. 2).
 
     For every input, the head sees ``(U * M) W`` for the ``n_design (r + 2)`` masks
@@ -126,8 +160,13 @@ def concept_sobol_importance(U, W, head, target, *, n_design: int = 32, scramble
     are left out of the mean with a second warning.
     """
     problem = ConceptProblem(U, W, head, target, score=score, device=device, batch_size=batch_size)
-    sti = total_sobol_indices(lambda masks: problem.masked_scores(masks.astype(np.float32)).T,
-                              problem.r, n_design, scramble=scramble, seed=seed)
+    sti = total_sobol_indices(
+        lambda masks: problem.masked_scores(masks.astype(np.float32)).T,
+        problem.r,
+        n_design,
+        scramble=scramble,
+        seed=seed,
+    )
     return _reduce(sti.T, reduce, "concept Sobol importance")
 
 
@@ -141,8 +180,17 @@ def _spatial_sum(x: torch.Tensor) -> np.ndarray:
     return x.reshape(x.shape[0], -1, x.shape[-1]).sum(1).double().cpu().numpy()
 
 
-def tcav_scores(U, W, head, target, *, variant: str = "sign", score: str = "logit",
-                batch_size: int = 256, device=None) -> np.ndarray:
+def tcav_scores(
+    U,
+    W,
+    head,
+    target,
+    *,
+    variant: str = "sign",
+    score: str = "logit",
+    batch_size: int = 256,
+    device=None,
+) -> np.ndarray:
     """TCAV score of each concept direction (Kim et al., ICML 2018), shape ``(r,)``.
 
     The CAV of concept i is its unit direction ``w_i / ||w_i||`` in activation space. The
@@ -167,17 +215,28 @@ def tcav_scores(U, W, head, target, *, variant: str = "sign", score: str = "logi
     if variant == "magnitude":
         total = np.abs(s).sum(axis=0)
         if np.any(total == 0):
-            warnings.warn(f"concepts {np.flatnonzero(total == 0).tolist()} have zero directional "
-                          "derivative on every input: TCAV magnitude is NaN.", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"concepts {np.flatnonzero(total == 0).tolist()} have zero directional "
+                "derivative on every input: TCAV magnitude is NaN.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(total > 0, np.clip(s, 0, None).sum(axis=0) / total, np.nan)
     raise ValueError(f"variant must be 'sign' or 'magnitude', got {variant!r}.")
 
 
-def gradient_input_importance(U, W, head, target, *, score: str = "logit",
-                              batch_size: int = 256, device=None,
-                              reduce: str = "mean") -> np.ndarray:
+def gradient_input_importance(
+    U,
+    W,
+    head,
+    target,
+    *,
+    score: str = "logit",
+    batch_size: int = 256,
+    device=None,
+    reduce: str = "mean",
+) -> np.ndarray:
     """Gradient x input in concept space: ``sum over positions of U * d score / d U``.
 
     The first-order Taylor estimate of the score drop when a concept is removed (exact for a
@@ -185,12 +244,22 @@ def gradient_input_importance(U, W, head, target, *, score: str = "logit",
     Returns ``(r,)`` averaged over inputs, or ``(N, r)`` with ``reduce="none"``.
     """
     problem = ConceptProblem(U, W, head, target, score=score, device=device, batch_size=batch_size)
-    return _reduce(_spatial_sum(_concept_derivatives(problem) * problem.U), reduce,
-                   "gradient x input")
+    return _reduce(
+        _spatial_sum(_concept_derivatives(problem) * problem.U), reduce, "gradient x input"
+    )
 
 
-def occlusion_importance(U, W, head, target, *, score: str = "logit", batch_size: int = 256,
-                         device=None, reduce: str = "mean") -> np.ndarray:
+def occlusion_importance(
+    U,
+    W,
+    head,
+    target,
+    *,
+    score: str = "logit",
+    batch_size: int = 256,
+    device=None,
+    reduce: str = "mean",
+) -> np.ndarray:
     """Occlusion in concept space: ``score(U W) - score(U W with concept i zeroed)``.
 
     ``N (r + 1)`` head evaluations. Returns ``(r,)`` averaged over inputs, or ``(N, r)`` with
@@ -203,6 +272,7 @@ def occlusion_importance(U, W, head, target, *, score: str = "logit", batch_size
 
 
 # ------------------------------------------------------------------ from importances to orders
+
 
 def importance_to_order(importance):
     """Concept indices from most to least important (ties keep index order).
@@ -230,7 +300,10 @@ def per_class_importance(method: Callable, U, W, head, target, **kwargs) -> dict
     out = {}
     for c in np.unique(t):
         idx = np.flatnonzero(t == c)
-        sub = U[torch.as_tensor(idx, device=U.device)] if isinstance(U, torch.Tensor) else \
-            as_numpy(U)[idx]
+        sub = (
+            U[torch.as_tensor(idx, device=U.device)]
+            if isinstance(U, torch.Tensor)
+            else as_numpy(U)[idx]
+        )
         out[int(c)] = method(sub, W, head, t[idx], **kwargs)
     return out

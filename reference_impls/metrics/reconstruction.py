@@ -23,7 +23,9 @@ def _pair(A, A_hat):
     A = to_float_array(A, "A", min_ndim=1)
     A_hat = to_float_array(A_hat, "A_hat", min_ndim=1)
     if A.shape != A_hat.shape:
-        raise ValueError(f"A has shape {A.shape} but A_hat has shape {A_hat.shape}; they must match.")
+        raise ValueError(
+            f"A has shape {A.shape} but A_hat has shape {A_hat.shape}; they must match."
+        )
     return A, A_hat
 
 
@@ -77,7 +79,8 @@ def mean_relative_l2_error(A, A_hat, *, zero_rows: str = "exclude") -> float:
         msg = f"{n_zero} of {len(norms)} rows of A are all zero (first: {first})"
         if zero_rows == "raise":
             raise ValueError(msg + "; their relative l2 error is undefined.")
-        warnings.warn(msg + "; they are excluded from mean_relative_l2_error.", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            msg + "; they are excluded from mean_relative_l2_error.", RuntimeWarning, stacklevel=2
+        )
     keep = ~zero
     return float(np.mean(np.linalg.norm(D2[keep], axis=1) / norms[keep]))

@@ -36,8 +36,10 @@ def _unit_rows(W, name: str) -> np.ndarray:
     W = to_float_array(W, name, ndim=2)
     norms = np.linalg.norm(W, axis=1)
     if np.any(norms == 0):
-        raise ValueError(f"{name} rows {np.flatnonzero(norms == 0)[:5].tolist()} are zero: "
-                         "cosine similarity is undefined for an empty concept.")
+        raise ValueError(
+            f"{name} rows {np.flatnonzero(norms == 0)[:5].tolist()} are zero: "
+            "cosine similarity is undefined for an empty concept."
+        )
     return W / norms[:, None]
 
 
@@ -55,8 +57,10 @@ def dictionary_stability(W1, W2) -> float:
     """
     A, B = _unit_rows(W1, "W1"), _unit_rows(W2, "W2")
     if A.shape[1] != B.shape[1]:
-        raise ValueError(f"W1 has {A.shape[1]} features per concept and W2 has {B.shape[1]}; "
-                         "banks must live in the same activation space.")
+        raise ValueError(
+            f"W1 has {A.shape[1]} features per concept and W2 has {B.shape[1]}; "
+            "banks must live in the same activation space."
+        )
     sim = np.abs(A @ B.T)
     rows, cols = linear_sum_assignment(sim, maximize=True)
     return float(np.clip(sim[rows, cols], 0.0, 1.0).mean())

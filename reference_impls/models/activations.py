@@ -35,8 +35,11 @@ def record_layers(model: torch.nn.Module, layers):
     store, handles = {}, []
     for name in layers:
         module = named_layer(model, name)
-        handles.append(module.register_forward_hook(
-            lambda _m, _i, out, name=name: store.__setitem__(name, out)))
+        handles.append(
+            module.register_forward_hook(
+                lambda _m, _i, out, name=name: store.__setitem__(name, out)
+            )
+        )
     try:
         yield store
     finally:
@@ -45,8 +48,9 @@ def record_layers(model: torch.nn.Module, layers):
 
 
 @torch.no_grad()
-def extract_activations(model, dataset, layers, pooled=False, batch_size: int = 256,
-                        device=None, progress: bool = True) -> dict:
+def extract_activations(
+    model, dataset, layers, pooled=False, batch_size: int = 256, device=None, progress: bool = True
+) -> dict:
     """Activations of ``layers`` on every image of ``dataset``, in dataset order.
 
     ``pooled`` is a bool for all layers or a dict layer -> bool; pooled activations are
@@ -59,9 +63,13 @@ def extract_activations(model, dataset, layers, pooled=False, batch_size: int = 
     out = {name: [] for name in layers}
     logits, labels, indices = [], [], []
     with record_layers(model, layers) as store:
-        for x, y, idx in tqdm(iterate_batches(dataset, batch_size, with_index=True),
-                              total=-(-len(dataset) // batch_size), desc="activations",
-                              disable=not progress, mininterval=2.0):
+        for x, y, idx in tqdm(
+            iterate_batches(dataset, batch_size, with_index=True),
+            total=-(-len(dataset) // batch_size),
+            desc="activations",
+            disable=not progress,
+            mininterval=2.0,
+        ):
             logits.append(model(x.to(device)).float().cpu())
             for name in layers:
                 a = store[name].float()
@@ -70,9 +78,12 @@ def extract_activations(model, dataset, layers, pooled=False, batch_size: int = 
                 out[name].append(a.cpu())
             labels.append(y)
             indices.append(idx)
-    return {"layers": {k: torch.cat(v).numpy() for k, v in out.items()},
-            "logits": torch.cat(logits).numpy(), "labels": torch.cat(labels).numpy(),
-            "indices": torch.cat(indices).numpy()}
+    return {
+        "layers": {k: torch.cat(v).numpy() for k, v in out.items()},
+        "logits": torch.cat(logits).numpy(),
+        "labels": torch.cat(labels).numpy(),
+        "indices": torch.cat(indices).numpy(),
+    }
 
 
 def _checksum(arrays: dict) -> str:
@@ -86,10 +97,12 @@ def _checksum(arrays: dict) -> str:
 
 def save_activations(path, activations, logits, labels, indices, meta: dict | None = None) -> None:
     """Write one cache file (``.npz``) with its checksum and metadata (JSON)."""
-    arrays = {"activations": np.asarray(activations, dtype=np.float32),
-              "logits": np.asarray(logits, dtype=np.float32),
-              "labels": np.asarray(labels, dtype=np.int64),
-              "indices": np.asarray(indices, dtype=np.int64)}
+    arrays = {
+        "activations": np.asarray(activations, dtype=np.float32),
+        "logits": np.asarray(logits, dtype=np.float32),
+        "labels": np.asarray(labels, dtype=np.int64),
+        "indices": np.asarray(indices, dtype=np.int64),
+    }
     n = len(arrays["activations"])
     for key in ("logits", "labels", "indices"):
         if len(arrays[key]) != n:
@@ -106,8 +119,9 @@ def load_activations(path) -> dict:
     """Read a cache file and verify it; raises :class:`CorruptCacheError` naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"activation cache '{path}' does not exist; run the "
-                                f"activations rule (snakemake {path})")
+        raise FileNotFoundError(
+            f"activation cache '{path}' does not exist; run the activations rule (snakemake {path})"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in CACHE_ARRAYS + ("checksum", "meta") if k not in data.files]
@@ -118,10 +132,14 @@ def load_activations(path) -> dict:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         if isinstance(err, CorruptCacheError):
             raise
-        raise CorruptCacheError(f"{path}: unreadable or truncated activation cache ({err}); "
-                                f"delete it and rerun the activations rule") from err
+        raise CorruptCacheError(
+            f"{path}: unreadable or truncated activation cache ({err}); "
+            f"delete it and rerun the activations rule"
+        ) from err
     if _checksum(arrays) != stored:
-        raise CorruptCacheError(f"{path}: checksum mismatch, the cache is corrupted; delete it "
-                                f"and rerun the activations rule")
+        raise CorruptCacheError(
+            f"{path}: checksum mismatch, the cache is corrupted; delete it "
+            f"and rerun the activations rule"
+        )
     arrays["meta"] = meta
     return arrays

@@ -14,8 +14,11 @@ from torch import nn
 
 
 def _conv_block(c_in, c_out, pool):
-    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-              nn.ReLU(inplace=False)]
+    layers = [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=False),
+    ]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
@@ -67,8 +70,9 @@ class _BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                          nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
         self.relu = nn.ReLU()
 
     def forward(self, x):
@@ -83,8 +87,11 @@ class SmallResNet(nn.Module):
 
     def __init__(self, n_classes: int, in_channels: int = 3, widths=(16, 32, 64, 128)):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        )
         chans = (widths[0],) + tuple(widths)
         for i in range(4):
             setattr(self, f"stage{i + 1}", _BasicBlock(chans[i], chans[i + 1], 1 if i == 0 else 2))
@@ -157,8 +164,9 @@ def build_torchvision(arch: str, n_classes: int, weights_path=None) -> nn.Module
     return model
 
 
-def build_model(arch: str, n_classes: int, in_channels: int = 3, weights_path=None,
-                **kwargs) -> nn.Module:
+def build_model(
+    arch: str, n_classes: int, in_channels: int = 3, weights_path=None, **kwargs
+) -> nn.Module:
     """Build ``arch`` (one of ``available_architectures()``) for ``n_classes`` classes."""
     if arch in EMBEDDED:
         if arch == "mlp":
@@ -166,8 +174,10 @@ def build_model(arch: str, n_classes: int, in_channels: int = 3, weights_path=No
         return EMBEDDED[arch](n_classes, in_channels=in_channels, **kwargs)
     if arch in TORCHVISION_STAGES:
         if in_channels != 3 or kwargs:
-            raise ValueError(f"{arch}: torchvision architectures take 3-channel images and no "
-                             f"options; got in_channels={in_channels}, options={kwargs}")
+            raise ValueError(
+                f"{arch}: torchvision architectures take 3-channel images and no "
+                f"options; got in_channels={in_channels}, options={kwargs}"
+            )
         return build_torchvision(arch, n_classes, weights_path)
     raise ValueError(f"unknown architecture '{arch}'; known: {available_architectures()}")
 
@@ -183,4 +193,3 @@ def named_layer(model: nn.Module, name: str) -> nn.Module:
         stages = getattr(model, "stage_names", ())
         raise KeyError(f"layer '{name}' not in {type(model).__name__}; named stages: {stages}")
     return modules[name]
-

@@ -1,7 +1,40 @@
-# Helpers shared by every rule file: config validation, result paths, target lists.
+# Helpers shared by every rule file: config validation, result paths, target lists, and the
+# paper registry (register_paper) that rule all, the claims ledger, the reproduction index
+# and the regression check read.
+from pathlib import Path
+
+import yaml
 from snakemake.utils import validate
 
-validate(config, "../config/schema.yaml")
+from reference_impls.utils import deep_update
+
+ROOT = Path(workflow.basedir)
+SCHEMAS = ROOT / "workflow" / "schemas"
+
+
+def _load_paper_sections(cfg):
+    """Per-paper sections: workflow/config/<profile>/<id>.yaml is the base of config[<id>];
+    keys given on the command line or by --configfile override it key by key."""
+    folder = ROOT / "workflow" / "config" / cfg["profile"]
+    for path in sorted(folder.glob("*.yaml")):
+        if not (SCHEMAS / f"{path.stem}.schema.yaml").is_file():
+            raise ValueError(f"{path}: no paper '{path.stem}' (no workflow/schemas/"
+                             f"{path.stem}.schema.yaml); rename the file to a paper id")
+        base = yaml.safe_load(path.read_text()) or {}
+        cfg[path.stem] = deep_update(base, cfg.get(path.stem) or {})
+
+
+def _split_paper_sections(cfg):
+    """Validate the foundation keys with schema.yaml; paper sections are validated by their
+    own rules file against workflow/schemas/<id>.schema.yaml (paper_config)."""
+    papers = {k: cfg.pop(k) for k in list(cfg) if (SCHEMAS / f"{k}.schema.yaml").is_file()}
+    validate(cfg, "../config/schema.yaml")
+    cfg.update(papers)
+
+
+config.setdefault("profile", "default")
+_load_paper_sections(config)
+_split_paper_sections(config)
 
 RESULTS = f"results/{config['profile']}"
 LOGS = f"{RESULTS}/logs"
@@ -58,3 +91,79 @@ def foundation_targets():
     for entry in config["activations"]:
         targets += activation_files(entry)
     return targets
+
+
+def manifest_of(model):
+    return f"{RESULTS}/data/{model_dataset(model)}/manifest.json"
+
+
+def checkpoint_of(model):
+    return f"{RESULTS}/models/{model}/checkpoint.pt"
+
+
+def cache_of(model, split, layer):
+    """The activation cache file; a clear error when the config does not cache it."""
+    entry = activation_entry(model, layer)
+    if split not in entry["splits"]:
+        raise ValueError(f"no activations entry in the config caches split '{split}' of "
+                         f"'{model}' layer '{layer}'; add it to activations[].splits")
+    return f"{RESULTS}/activations/{model_dataset(model)}/{split}/{model}/{layer}.npz"
+
+
+# ---------------------------------------------------------------- the paper registry
+PAPERS = {}
+
+
+def paper_config(paper_id):
+    """config[<id>] validated (defaults filled) by workflow/schemas/<id>.schema.yaml, or
+    None when this profile has no section for the paper (then the paper adds no rule)."""
+    section = config.get(paper_id)
+    if section is None:
+        return None
+    validate(section, str(SCHEMAS / f"{paper_id}.schema.yaml"))
+    return section
+
+
+def paper_dir(paper_id):
+    return f"{RESULTS}/{paper_id}"
+
+
+def paper_log(paper_id, step):
+    return f"{LOGS}/{paper_id}/{step}.log"
+
+
+def paper_bench(paper_id, step):
+    return f"{BENCH}/{paper_id}/{step}.tsv"
+
+
+def paper_caption(paper_id, artefact):
+    return f"../report/{paper_id}/{artefact}.rst"
+
+
+def section(paper_id, *keys):
+    """Only the keys a step reads: params are a rerun trigger, so a rule's params hold the
+    slice it uses, never the whole section."""
+    cfg = config[paper_id]
+    missing = [k for k in keys if k not in cfg]
+    if missing:
+        raise KeyError(f"config {paper_id}: no key(s) {missing} (schema defaults fill "
+                       f"optional keys; add them to workflow/schemas/{paper_id}.schema.yaml)")
+    return {k: cfg[k] for k in keys}
+
+
+def register_paper(paper_id, targets):
+    """A paper's final targets; its claims.csv and results.csv must be among them."""
+    out = paper_dir(paper_id)
+    for name in ("claims.csv", "results.csv"):
+        if f"{out}/{name}" not in targets:
+            raise ValueError(f"register_paper('{paper_id}'): targets must include "
+                             f"{out}/{name}")
+    PAPERS[paper_id] = list(targets)
+
+
+def paper_targets(paper_id):
+    return PAPERS.get(paper_id, [])
+
+
+def all_paper_targets():
+    return [t for targets in PAPERS.values() for t in targets]

@@ -19,9 +19,6 @@ def compare_targets():
             ("metrics.csv", "summary.md", "metrics_heatmap.png", "metrics_by_seed.png")]
 
 
-def paper_claims_files():
-    return [t for t in craft_targets() if t.endswith("claims.csv")]
-
 
 def _compare_activation(split):
     model, layer = CMP["model"], CMP["layer"]
@@ -83,31 +80,3 @@ if CMP:
         script:
             "../scripts/compare_collect.py"
 
-
-rule claims_ledger:
-    """Every paper's claims.csv gathered into one table and one markdown page."""
-    input:
-        paper_claims_files(),
-    output:
-        csv=f"{RESULTS}/claims.csv",
-        md=report(f"{RESULTS}/claims.md", caption="../report/claims.rst", category="Claims"),
-    log:
-        f"{LOGS}/claims_ledger.log",
-    script:
-        "../scripts/claims_ledger.py"
-
-
-rule regression_check:
-    """Compare the latest metrics and claims with the committed expected values."""
-    input:
-        metrics=compare_targets()[:1],
-        claims=f"{RESULTS}/claims.csv",
-    output:
-        f"{RESULTS}/regression_check.txt",
-    params:
-        expected=f"results/expected/{config['profile']}",
-        tolerances="results/expected/tolerances.yaml",
-    log:
-        f"{LOGS}/regression_check.log",
-    script:
-        "../scripts/regression_check.py"

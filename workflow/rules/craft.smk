@@ -4,7 +4,7 @@
 # the activation cache of the evaluation split. Logic lives in reference_impls.papers.craft.
 
 CRAFT = f"{RESULTS}/craft"
-CRAFT_CFG = config.get("craft")
+CRAFT_CFG = paper_config("craft")
 # The default profile pins one thread per job, so float reductions (and the CSVs) are
 # bit-identical whatever --cores is; independent jobs run side by side instead.
 EMBEDDED = config["profile"] == "default"
@@ -144,11 +144,11 @@ if CRAFT_CFG is not None:
         input:
             curves=expand(f"{CRAFT}/curves_{{bank}}.csv", bank=craft_banks()),
         output:
-            fig6=report(f"{CRAFT}/fig6_fidelity.png", caption="../report/craft_fig6.rst",
+            fig6=report(f"{CRAFT}/fig6_fidelity.png", caption=paper_caption("craft", "fig6"),
                         category="CRAFT"),
             figF=report(f"{CRAFT}/figF_fidelity_baselines.png",
-                        caption="../report/craft_figF.rst", category="CRAFT"),
-            auc=report(f"{CRAFT}/fidelity_auc.csv", caption="../report/craft_fig6.rst",
+                        caption=paper_caption("craft", "appf"), category="CRAFT"),
+            auc=report(f"{CRAFT}/fidelity_auc.csv", caption=paper_caption("craft", "fig6"),
                        category="CRAFT"),
         log:
             f"{LOGS}/craft/fidelity_figures.log",
@@ -165,7 +165,7 @@ if CRAFT_CFG is not None:
             importance=f"{CRAFT}/importance_nmf.csv",
             manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
         output:
-            report(f"{CRAFT}/fig4_concepts.png", caption="../report/craft_fig4.rst",
+            report(f"{CRAFT}/fig4_concepts.png", caption=paper_caption("craft", "fig4"),
                    category="CRAFT"),
         params:
             cfg=CRAFT_CFG,
@@ -187,8 +187,9 @@ if CRAFT_CFG is not None:
             manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
         output:
             fig5=report(f"{CRAFT}/fig5_attribution_maps.png",
-                        caption="../report/craft_fig5.rst", category="CRAFT"),
-            gradients=f"{CRAFT}/implicit_gradients.csv",
+                        caption=paper_caption("craft", "fig5"), category="CRAFT"),
+            gradients=report(f"{CRAFT}/implicit_gradients.csv",
+                             caption=paper_caption("craft", "sec3.4"), category="CRAFT"),
         params:
             cfg=CRAFT_CFG,
             seed=config["seed"],
@@ -212,7 +213,7 @@ if CRAFT_CFG is not None:
             checkpoint=f"{RESULTS}/models/{CRAFT_CFG['model']}/checkpoint.pt",
             manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
         output:
-            report(f"{CRAFT}/localisation.csv", caption="../report/craft_localisation.rst",
+            report(f"{CRAFT}/localisation.csv", caption=paper_caption("craft", "localisation"),
                    category="CRAFT"),
         params:
             cfg=CRAFT_CFG,
@@ -235,7 +236,7 @@ if CRAFT_CFG is not None:
             crops=f"{CRAFT}/crops.npz",
             concepts=f"{CRAFT}/concepts.npz",
         output:
-            report(f"{CRAFT}/table1_intruder_proxy.csv", caption="../report/craft_table1.rst",
+            report(f"{CRAFT}/table1_intruder_proxy.csv", caption=paper_caption("craft", "table1"),
                    category="CRAFT"),
         params:
             cfg=CRAFT_CFG,
@@ -258,7 +259,7 @@ if CRAFT_CFG is not None:
             localisation=[f"{CRAFT}/localisation.csv"] if craft_has_parts() else [],
         output:
             results=f"{CRAFT}/results.csv",
-            claims=report(f"{CRAFT}/claims.csv", caption="../report/craft_claims.rst",
+            claims=report(f"{CRAFT}/claims.csv", caption=paper_caption("craft", "claims"),
                           category="CRAFT"),
         params:
             cfg=CRAFT_CFG,
@@ -270,3 +271,7 @@ if CRAFT_CFG is not None:
             f"{BENCH}/craft/claims.tsv"
         script:
             "../scripts/craft_claims.py"
+
+
+if CRAFT_CFG is not None:
+    register_paper("craft", craft_targets())

@@ -1,4 +1,5 @@
 """Rule claims_ledger: all papers' claims in one CSV and one markdown page."""
+
 from pathlib import Path
 
 import pandas as pd

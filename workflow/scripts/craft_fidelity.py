@@ -1,4 +1,5 @@
 """Rule craft_fidelity: concept rankings and deletion / insertion curves for one bank."""
+
 import numpy as np
 
 from reference_impls.models import load_activations, load_checkpoint
@@ -12,15 +13,28 @@ with rule_logging(snakemake) as log:
     if bank_name == "nmf":
         banks = nmf_banks(arrays)
     else:
-        banks = extractor_banks(arrays, cfg["layer"], cfg["baselines"][bank_name],
-                                cfg["n_concepts"], seed=snakemake.params.seed)
+        banks = extractor_banks(
+            arrays[f"acts/{cfg['layer']}"],
+            arrays["label"],
+            cfg["baselines"][bank_name],
+            cfg["n_concepts"],
+            seed=snakemake.params.seed,
+            tag="craft",
+        )
     device = resolve_device(snakemake.params.device)
     model = load_checkpoint(snakemake.input.checkpoint, device=device)
     cache = load_activations(snakemake.input.activations)
     importance, curves = importance_and_fidelity(
-        banks, cache["activations"], cache["labels"], model, cfg["layer"],
-        sobol_design=cfg["sobol_design"], tcav_variant=cfg["tcav_variant"],
-        seed=snakemake.params.seed, bank_name=bank_name)
+        banks,
+        cache["activations"],
+        cache["labels"],
+        model,
+        cfg["layer"],
+        sobol_design=cfg["sobol_design"],
+        tcav_variant=cfg["tcav_variant"],
+        seed=snakemake.params.seed,
+        bank_name=bank_name,
+    )
     importance.to_csv(snakemake.output.importance, index=False)
     curves.to_csv(snakemake.output.curves, index=False)
     log.info("%s: %d classes, %d curve points", bank_name, len(banks), len(curves))

@@ -1,4 +1,5 @@
 """Rule craft_localisation: concept attribution maps scored against ground-truth part masks."""
+
 import numpy as np
 
 from reference_impls.data import load_split
@@ -13,10 +14,19 @@ with rule_logging(snakemake) as log:
     device = resolve_device(snakemake.params.device)
     model = load_checkpoint(snakemake.input.checkpoint, device=device)
     dataset = load_split(snakemake.input.manifest, cfg["eval_split"])
-    table = class_localisation(model, ImageSource(dataset), dataset.ground_truth["part_masks"],
-                               dataset.targets, concepts, cfg["layer"],
-                               cfg.get("cam_layer") or cfg["layer"],
-                               per_class=cfg["localisation_images"])
+    table = class_localisation(
+        model,
+        ImageSource(dataset),
+        dataset.ground_truth["part_masks"],
+        dataset.targets,
+        concepts,
+        cfg["layer"],
+        cfg.get("cam_layer") or cfg["layer"],
+        per_class=cfg["localisation_images"],
+    )
     table.to_csv(snakemake.output[0], index=False)
-    log.info("mean mass share in best region %.3f vs its area share %.3f",
-             table["mass_share"].mean(), table["area_share"].mean())
+    log.info(
+        "mean mass share in best region %.3f vs its area share %.3f",
+        table["mass_share"].mean(),
+        table["area_share"].mean(),
+    )

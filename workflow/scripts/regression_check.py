@@ -1,4 +1,5 @@
 """Rule regression_check: fail with a readable diff when a value drifts or a claim flips."""
+
 from pathlib import Path
 
 from reference_impls.regression import check

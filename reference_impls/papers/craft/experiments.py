@@ -19,74 +19,59 @@ Each function maps one step of the paper onto the suite's data; the Snakemake ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
 
-from ..claims import claim
-from ..compare import affine_decoder
-from ..data.base import ArrayImageDataset
-from ..data.procedural import BACKGROUNDS, PART_NAMES
-from ..methods import make_extractor
-from ..methods.craft import (Craft, LayerHead, concept_attribution_maps, crop_size_for, cut_crops,
-                             grad_cam, implicit_gradient_check, random_crop_boxes)
-from ..metrics import (concept_deletion, concept_insertion, concept_sobol_importance,
-                       gradient_input_importance, importance_to_order, tcav_scores)
-from ..models import extract_activations
-from ..utils import as_numpy, derive_seed
+from ...claims import claim
+from ...data.base import ArrayImageDataset
+from ...data.images import ImageSource, select_class_images
+from ...data.procedural import BACKGROUNDS, PART_NAMES
+from ...methods.banks import LinearBank, extractor_banks  # noqa: F401  (re-exported)
+from ...methods.craft import (
+    Craft,
+    LayerHead,
+    concept_attribution_maps,
+    crop_size_for,
+    cut_crops,
+    grad_cam,
+    implicit_gradient_check,
+    random_crop_boxes,
+)
+from ...metrics import (
+    concept_deletion,
+    concept_insertion,
+    concept_sobol_importance,
+    gradient_input_importance,
+    importance_to_order,
+    tcav_scores,
+)
+from ...metrics.localisation import REGION_NAMES, localisation_table, region_shares  # noqa: F401
+from ...models import extract_activations
+from ...utils import derive_seed
 
 PAPER = "craft"
-REGION_NAMES = ("background",) + tuple(PART_NAMES)
 RANKINGS = ("sobol", "tcav", "gradient_input", "random")
-RANKING_LABELS = {"sobol": "Sobol (total indices)", "tcav": "TCAV",
-                  "gradient_input": "gradient x input", "random": "random order"}
+RANKING_LABELS = {
+    "sobol": "Sobol (total indices)",
+    "tcav": "TCAV",
+    "gradient_input": "gradient x input",
+    "random": "random order",
+}
 
 
 # ------------------------------------------------------------------------------------ crops
 
-def select_class_images(targets, per_class: int, seed: int) -> dict[int, np.ndarray]:
-    """``per_class`` images of each class (seeded draw, sorted indices): ``{class: indices}``."""
-    targets = np.asarray(targets)
-    out = {}
-    for c in np.unique(targets):
-        idx = np.flatnonzero(targets == c)
-        if len(idx) < per_class:
-            raise ValueError(f"class {c} has {len(idx)} images, fewer than images_per_class="
-                             f"{per_class}")
-        rng = np.random.default_rng(derive_seed(seed, PAPER, "images", int(c)))
-        out[int(c)] = np.sort(rng.choice(idx, size=per_class, replace=False))
-    return out
 
-
-def crop_region_fractions(part_masks, boxes, crop_size: int,
-                          n_regions: int = len(REGION_NAMES)) -> np.ndarray:
+def crop_region_fractions(
+    part_masks, boxes, crop_size: int, n_regions: int = len(REGION_NAMES)
+) -> np.ndarray:
     """Share of each crop's pixels in each ground-truth region (0 = background, k = part k):
     ``(n, n_regions)`` float32, rows sum to 1."""
     masks = torch.as_tensor(np.asarray(part_masks)[:, None].astype(np.int64))
     cut = cut_crops(masks, boxes, crop_size, out_size=crop_size).long().reshape(len(boxes), -1)
     counts = torch.nn.functional.one_hot(cut, n_regions).sum(1).numpy()
     return (counts / cut.shape[1]).astype(np.float32)
-
-
-class ImageSource:
-    """Lazy images of a dataset: ``source[rows]`` is a float32 ``(k, C, H, W)`` array, row i
-    being dataset image ``indices[i]`` (default: the dataset order). Reads ``images`` when the
-    dataset holds them in memory, else calls ``load_image`` one image at a time (real data)."""
-
-    def __init__(self, dataset, indices=None):
-        self.dataset = dataset
-        self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, rows) -> np.ndarray:
-        ids = self.indices[np.atleast_1d(np.asarray(rows, dtype=np.int64))]
-        if hasattr(self.dataset, "images"):
-            return np.asarray(self.dataset.images[ids], dtype=np.float32)
-        return np.stack([as_numpy(self.dataset.load_image(int(i)), np.float32) for i in ids])
 
 
 def crop_thumbnails(source: ImageSource, crops: dict, rows) -> np.ndarray:
@@ -99,9 +84,17 @@ def crop_thumbnails(source: ImageSource, crops: dict, rows) -> np.ndarray:
     return np.round(np.clip(thumbs, 0, 1) * 255).astype(np.uint8)
 
 
-def extract_class_crops(model, dataset, layers, images_per_class: int = 80,
-                        crops_per_image: int = 10, crop_fraction: float = 64 / 224,
-                        seed: int = 0, batch_size: int = 256, device=None) -> dict:
+def extract_class_crops(
+    model,
+    dataset,
+    layers,
+    images_per_class: int = 80,
+    crops_per_image: int = 10,
+    crop_fraction: float = 64 / 224,
+    seed: int = 0,
+    batch_size: int = 256,
+    device=None,
+) -> dict:
     """Per class: random crops (CRAFT's tau), resized to the input size, and their globally
     average-pooled activations at ``layers``. Computed once; every later step reads it.
 
@@ -113,28 +106,36 @@ def extract_class_crops(model, dataset, layers, images_per_class: int = 80,
     source = ImageSource(dataset)
     shape = source[[0]].shape[-2:]
     size = crop_size_for(int(shape[-1]), crop_fraction)
-    chosen = select_class_images(dataset.targets, images_per_class, seed)
+    chosen = select_class_images(dataset.targets, images_per_class, seed, tag=PAPER)
     parts = {k: [] for k in ("image", "top", "left", "label")}
     acts = {layer: [] for layer in layers}
     per_chunk = max(1, batch_size // crops_per_image)
     for c, idx in chosen.items():
-        local = random_crop_boxes(len(idx), shape, size, crops_per_image,
-                                  derive_seed(seed, PAPER, "crops", c))
+        local = random_crop_boxes(
+            len(idx), shape, size, crops_per_image, derive_seed(seed, PAPER, "crops", c)
+        )
         for start in range(0, len(idx), per_chunk):
             sel = local[(local[:, 0] >= start) & (local[:, 0] < start + per_chunk)]
-            images = source[idx[start:start + per_chunk]]
+            images = source[idx[start : start + per_chunk]]
             crops = cut_crops(images, np.column_stack([sel[:, 0] - start, sel[:, 1:]]), size)
             labels = np.full(len(sel), c, dtype=np.int64)
             out = extract_activations(
-                model, ArrayImageDataset(crops.clamp_(0.0, 1.0).numpy(), labels, dataset.classes),
-                layers, pooled=True, batch_size=batch_size, device=device, progress=False)
+                model,
+                ArrayImageDataset(crops.clamp_(0.0, 1.0).numpy(), labels, dataset.classes),
+                layers,
+                pooled=True,
+                batch_size=batch_size,
+                device=device,
+                progress=False,
+            )
             for layer in layers:
                 acts[layer].append(out["layers"][layer])
             parts["image"].append(idx[sel[:, 0]]), parts["top"].append(sel[:, 1])
             parts["left"].append(sel[:, 2]), parts["label"].append(labels)
     result = {k: np.concatenate(v) for k, v in parts.items()}
-    result.update({f"acts/{layer}": np.concatenate(v).astype(np.float32)
-                   for layer, v in acts.items()})
+    result.update(
+        {f"acts/{layer}": np.concatenate(v).astype(np.float32) for layer, v in acts.items()}
+    )
     result["crop_size"] = np.int64(size)
     gt = dataset.ground_truth
     if "part_masks" in gt:
@@ -146,9 +147,19 @@ def extract_class_crops(model, dataset, layers, images_per_class: int = 80,
 
 # ------------------------------------------------------------------------------- concepts
 
-def fit_class_concepts(crops: dict, layer: str, sub_layer: str, n_concepts: int = 10,
-                       n_subconcepts: int = 3, percentile: float = 90.0, solver: str = "hals",
-                       max_iter: int = 200, tol: float = 1e-4, seed: int = 0) -> dict:
+
+def fit_class_concepts(
+    crops: dict,
+    layer: str,
+    sub_layer: str,
+    n_concepts: int = 10,
+    n_subconcepts: int = 3,
+    percentile: float = 90.0,
+    solver: str = "hals",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    seed: int = 0,
+) -> dict:
     """One CRAFT bank per class on its crops at ``layer`` and, for every concept, sub-concepts
     at ``sub_layer`` from the crops at or above the concept's ``percentile`` (Sec. 3.2).
 
@@ -163,9 +174,14 @@ def fit_class_concepts(crops: dict, layer: str, sub_layer: str, n_concepts: int 
     rows = {k: [] for k in ("sub_crop", "sub_class", "sub_concept", "sub_coef")}
     for c in classes:
         idx = np.flatnonzero(labels == c)
-        craft = Craft(n_concepts, solver=solver, max_iter=max_iter, tol=tol,
-                      percentile=percentile,
-                      random_state=derive_seed(seed, PAPER, "nmf", int(c))).fit(A[idx])
+        craft = Craft(
+            n_concepts,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            percentile=percentile,
+            random_state=derive_seed(seed, PAPER, "nmf", int(c)),
+        ).fit(A[idx])
         coef[idx] = craft.coefficients_
         banks.append(craft.components_)
         errors.append(craft.reconstruction_err_ / max(np.linalg.norm(A[idx]), 1e-12))
@@ -179,31 +195,17 @@ def fit_class_concepts(crops: dict, layer: str, sub_layer: str, n_concepts: int 
             rows["sub_coef"].append(sub.coefficients_)
         sub_banks.append(np.stack(subs))
     out = {k: np.concatenate(v) for k, v in rows.items()}
-    out.update(classes=classes, bank=np.stack(banks), coef=coef, sub_bank=np.stack(sub_banks),
-               relative_error=np.asarray(errors, dtype=np.float64))
+    out.update(
+        classes=classes,
+        bank=np.stack(banks),
+        coef=coef,
+        sub_bank=np.stack(sub_banks),
+        relative_error=np.asarray(errors, dtype=np.float64),
+    )
     return out
 
 
 # ------------------------------------------------------------------ linear concept banks
-
-@dataclass
-class LinearBank:
-    """A concept bank seen as ``A ~= U W + offset``: what the concept-space metrics need.
-
-    ``encode`` maps activation rows (n x p) to coefficients (n x r); ``W`` is r x p and
-    ``offset`` (p,) is the reconstruction of ``U = 0`` (the mean, for PCA / ICA; 0 for NMF).
-    """
-
-    W: np.ndarray
-    offset: np.ndarray | None
-    encode: object
-
-    def coefficient_maps(self, maps) -> np.ndarray:
-        """(N, p, H, W) activation maps -> (N, H, W, r) channels-last coefficients."""
-        maps = np.asarray(maps, dtype=np.float32)
-        n, p, h, w = maps.shape
-        U = as_numpy(self.encode(maps.transpose(0, 2, 3, 1).reshape(-1, p)), np.float32)
-        return U.reshape(n, h, w, -1)
 
 
 def nmf_banks(concepts: dict) -> dict[int, LinearBank]:
@@ -215,31 +217,19 @@ def nmf_banks(concepts: dict) -> dict[int, LinearBank]:
     return out
 
 
-def extractor_banks(crops: dict, layer: str, method: str, n_concepts: int, params=None,
-                    seed: int = 0) -> dict[int, LinearBank]:
-    """A bank per class from any registered extractor (``"pca"``, ``"ica"``,
-    ``"module:Class"``) fitted on the same crops as CRAFT's NMF (appendix F)."""
-    A, labels = crops[f"acts/{layer}"], crops["label"]
-    out = {}
-    for c in np.unique(labels):
-        ext = make_extractor(method, params, n_components=n_concepts,
-                             random_state=derive_seed(seed, PAPER, method, int(c)))
-        ext.fit(A[labels == c])
-        W, offset = affine_decoder(ext, n_concepts, A.shape[1])
-        out[int(c)] = LinearBank(W, offset, ext.transform)
-    return out
-
-
 # ------------------------------------------------------------ importance and fidelity (Fig. 6)
 
-def concept_rankings(U, W, head, target, *, sobol_design: int = 32, tcav_variant: str = "sign",
-                     seed: int = 0) -> tuple[dict, dict]:
+
+def concept_rankings(
+    U, W, head, target, *, sobol_design: int = 32, tcav_variant: str = "sign", seed: int = 0
+) -> tuple[dict, dict]:
     """Importances ``{ranking: (r,)}`` and orders ``{ranking: (r,) or (N, r)}`` for the four
     rankings of Fig. 6: Sobol, TCAV, gradient x input, and a random order per input."""
-    imp = {"sobol": concept_sobol_importance(U, W, head, target, n_design=sobol_design,
-                                             seed=seed),
-           "tcav": tcav_scores(U, W, head, target, variant=tcav_variant),
-           "gradient_input": gradient_input_importance(U, W, head, target)}
+    imp = {
+        "sobol": concept_sobol_importance(U, W, head, target, n_design=sobol_design, seed=seed),
+        "tcav": tcav_scores(U, W, head, target, variant=tcav_variant),
+        "gradient_input": gradient_input_importance(U, W, head, target),
+    }
     orders = {k: importance_to_order(v) for k, v in imp.items()}
     rng = np.random.default_rng(seed)
     r = W.shape[0]
@@ -264,9 +254,18 @@ def pool_exact(head, U, W, n: int = 4) -> bool:
     return bool(torch.allclose(full, pooled, rtol=1e-4, atol=1e-4 * float(full.abs().max())))
 
 
-def importance_and_fidelity(banks: dict[int, LinearBank], maps, labels, model, layer: str, *,
-                            sobol_design: int = 32, tcav_variant: str = "sign", seed: int = 0,
-                            bank_name: str = "nmf") -> tuple[pd.DataFrame, pd.DataFrame]:
+def importance_and_fidelity(
+    banks: dict[int, LinearBank],
+    maps,
+    labels,
+    model,
+    layer: str,
+    *,
+    sobol_design: int = 32,
+    tcav_variant: str = "sign",
+    seed: int = 0,
+    bank_name: str = "nmf",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per class: coefficient maps of the class's images on its bank, the four rankings and
     the deletion / insertion curves (target = the class, score = its logit, as in CRAFT).
 
@@ -287,40 +286,64 @@ def importance_and_fidelity(banks: dict[int, LinearBank], maps, labels, model, l
             U = U.mean(axis=(1, 2))  # same scores, 1/(H W) of the head's work
         target = np.full(len(idx), c)
         s = derive_seed(seed, PAPER, bank_name, "importance", c)
-        imp, orders = concept_rankings(U, bank.W, head, target, sobol_design=sobol_design,
-                                       tcav_variant=tcav_variant, seed=s)
+        imp, orders = concept_rankings(
+            U, bank.W, head, target, sobol_design=sobol_design, tcav_variant=tcav_variant, seed=s
+        )
         rank = np.empty(len(bank.W), dtype=np.int64)
         rank[orders["sobol"]] = np.arange(len(bank.W))
         for i in range(len(bank.W)):
-            imp_rows.append({"bank": bank_name, "class": c, "concept": i, "sobol_rank": rank[i],
-                             **{k: float(v[i]) for k, v in imp.items()}})
+            imp_rows.append(
+                {
+                    "bank": bank_name,
+                    "class": c,
+                    "concept": i,
+                    "sobol_rank": rank[i],
+                    **{k: float(v[i]) for k, v in imp.items()},
+                }
+            )
         for name, order in orders.items():
             for kind, fn in (("deletion", concept_deletion), ("insertion", concept_insertion)):
                 curve = fn(U, bank.W, head, target, order)
                 for step, (x, y) in enumerate(zip(curve.x, curve.curve)):
-                    curve_rows.append({"bank": bank_name, "class": c, "ranking": name,
-                                       "kind": kind, "step": step, "x": float(x),
-                                       "score": float(y)})
+                    curve_rows.append(
+                        {
+                            "bank": bank_name,
+                            "class": c,
+                            "ranking": name,
+                            "kind": kind,
+                            "step": step,
+                            "x": float(x),
+                            "score": float(y),
+                        }
+                    )
     return pd.DataFrame(imp_rows), pd.DataFrame(curve_rows)
 
 
 def class_auc(curves: pd.DataFrame) -> pd.DataFrame:
     """AUC (trapezoid over the fraction of concepts) of each class's mean curve."""
-    return (curves.sort_values("step")
-            .groupby(["bank", "ranking", "kind", "class"], sort=False)
-            .apply(lambda g: float(np.trapezoid(g["score"], g["x"])), include_groups=False)
-            .rename("auc").reset_index())
+    return (
+        curves.sort_values("step")
+        .groupby(["bank", "ranking", "kind", "class"], sort=False)
+        .apply(lambda g: float(np.trapezoid(g["score"], g["x"])), include_groups=False)
+        .rename("auc")
+        .reset_index()
+    )
 
 
 def fidelity_auc(curves: pd.DataFrame) -> pd.DataFrame:
     """AUC of each class's mean curve (:func:`class_auc`), then its mean and standard
     deviation over classes."""
-    out = (class_auc(curves).groupby(["bank", "ranking", "kind"])["auc"]
-           .agg(auc="mean", auc_std="std", n_classes="count").reset_index())
+    out = (
+        class_auc(curves)
+        .groupby(["bank", "ranking", "kind"])["auc"]
+        .agg(auc="mean", auc_std="std", n_classes="count")
+        .reset_index()
+    )
     return out.sort_values(["bank", "kind", "ranking"]).reset_index(drop=True)
 
 
 # ----------------------------------------------------------- Table 1 proxy (intruder oracle)
+
 
 def crop_descriptors(regions, background, n_backgrounds: int = len(BACKGROUNDS)) -> np.ndarray:
     """What the oracle sees of a crop: the share of each part, and the background share placed
@@ -357,8 +380,9 @@ def concept_sets(concepts: dict) -> tuple[dict, dict]:
     return parents, children
 
 
-def intruder_accuracy(desc, sets: dict, pools: dict, n_trials: int, rng,
-                      set_size: int = 4) -> tuple[float, int]:
+def intruder_accuracy(
+    desc, sets: dict, pools: dict, n_trials: int, rng, set_size: int = 4
+) -> tuple[float, int]:
     """Mean oracle accuracy over ``n_trials`` per set: ``set_size`` crops of the set plus one
     intruder from ``pools[key]``; a tie among k candidates that includes the intruder
     scores 1/k. Sets smaller than ``set_size`` or with an empty pool are skipped."""
@@ -395,8 +419,7 @@ def _purity(labels) -> float:
     return float(np.bincount(labels).max() / len(labels)) if len(labels) else np.nan
 
 
-def purity_table(desc, parents: dict, children: dict, n_random: int = 20,
-                 seed: int = 0) -> dict:
+def purity_table(desc, parents: dict, children: dict, n_random: int = 20, seed: int = 0) -> dict:
     """Purity = share of a set's crops whose dominant ground-truth label (part or background
     type) is the set's most common one. Splitting a set can only raise size-weighted purity,
     so sub-concepts are compared with random splits of the parent into the same sizes."""
@@ -404,7 +427,7 @@ def purity_table(desc, parents: dict, children: dict, n_random: int = 20,
     rng = np.random.default_rng(seed)
     par, sub, rnd = [], [], []
     n_sub = len({key[2] for key in children})
-    for (c, i) in parents:
+    for c, i in parents:
         kids = [children[(c, i, j)] for j in range(n_sub) if len(children[(c, i, j)])]
         covered = np.concatenate(kids)
         n = len(covered)
@@ -416,8 +439,12 @@ def purity_table(desc, parents: dict, children: dict, n_random: int = 20,
             parts = np.split(rng.permutation(dominant[covered]), cuts)
             draws.append(sum(len(p) * _purity(p) for p in parts) / n)
         rnd.append(float(np.mean(draws)))
-    return {"parent": float(np.mean(par)), "sub": float(np.mean(sub)),
-            "random_split": float(np.mean(rnd)), "n_parents": len(par)}
+    return {
+        "parent": float(np.mean(par)),
+        "sub": float(np.mean(sub)),
+        "random_split": float(np.mean(rnd)),
+        "n_parents": len(par),
+    }
 
 
 def table1_proxy(concepts: dict, crops: dict, n_trials: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -429,8 +456,10 @@ def table1_proxy(concepts: dict, crops: dict, n_trials: int = 50, seed: int = 0)
     sub-concept's crop sit closer to its sub-concept or to the parent? Plus set purity.
     """
     if "regions" not in crops:
-        raise ValueError("crops have no ground-truth regions: the intruder proxy needs a "
-                         "dataset with part masks (the procedural set)")
+        raise ValueError(
+            "crops have no ground-truth regions: the intruder proxy needs a "
+            "dataset with part masks (the procedural set)"
+        )
     desc = crop_descriptors(crops["regions"], crops["background"])
     parents, children = concept_sets(concepts)
     pools = {}
@@ -439,53 +468,23 @@ def table1_proxy(concepts: dict, crops: dict, n_trials: int = 50, seed: int = 0)
         pools[(c, i)] = np.setdiff1d(others, members)
     rng = np.random.default_rng(derive_seed(seed, PAPER, "intruder"))
     acc_c, n_c = intruder_accuracy(desc, parents, pools, n_trials, rng)
-    acc_s, n_s = intruder_accuracy(desc, children, {k: pools[k[:2]] for k in children},
-                                   n_trials, rng)
+    acc_s, n_s = intruder_accuracy(
+        desc, children, {k: pools[k[:2]] for k in children}, n_trials, rng
+    )
     choice, n_b = binary_choice(desc, parents, children)
     pur = purity_table(desc, parents, children, seed=derive_seed(seed, PAPER, "purity"))
-    rows = [("intruder", "concept", "accuracy", acc_c, n_c),
-            ("intruder", "sub-concept", "accuracy", acc_s, n_s),
-            ("binary_choice", "sub-concept", "share_choosing_sub", choice, n_b),
-            ("purity", "concept", "purity", pur["parent"], pur["n_parents"]),
-            ("purity", "sub-concept", "purity", pur["sub"], pur["n_parents"]),
-            ("purity", "random split", "purity", pur["random_split"], pur["n_parents"])]
+    rows = [
+        ("intruder", "concept", "accuracy", acc_c, n_c),
+        ("intruder", "sub-concept", "accuracy", acc_s, n_s),
+        ("binary_choice", "sub-concept", "share_choosing_sub", choice, n_b),
+        ("purity", "concept", "purity", pur["parent"], pur["n_parents"]),
+        ("purity", "sub-concept", "purity", pur["sub"], pur["n_parents"]),
+        ("purity", "random split", "purity", pur["random_split"], pur["n_parents"]),
+    ]
     return pd.DataFrame(rows, columns=["experiment", "condition", "metric", "value", "n"])
 
 
 # ----------------------------------------------------------------- localisation (Fig. 1, 5)
-
-def region_shares(maps, part_masks, n_regions: int = len(REGION_NAMES)) -> np.ndarray:
-    """Share of each map's mass in each ground-truth region: ``(N, k, n_regions)``; NaN for a
-    map with no mass."""
-    maps = np.asarray(maps, dtype=np.float64)
-    onehot = np.eye(n_regions)[np.asarray(part_masks, dtype=np.int64)]  # (N, H, W, R)
-    mass = np.einsum("nkhw,nhwr->nkr", maps, onehot)
-    total = mass.sum(-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, mass / total, np.nan)
-
-
-def localisation_table(maps, part_masks, class_id: int) -> pd.DataFrame:
-    """Per concept: the mean share of its attribution maps' mass in each region over the
-    images where the map has mass, its best-matching *part* (largest mean share among the
-    five part masks), that part's mean area share (what a uniform map would score) and the
-    ratio of the two; ``share_background`` says how much mass falls outside the bird."""
-    shares = region_shares(maps, part_masks)  # (N, k, R)
-    area = np.stack([(np.asarray(part_masks) == r).mean((1, 2)) for r in
-                     range(len(REGION_NAMES))], 1)  # (N, R)
-    rows = []
-    for i in range(shares.shape[1]):
-        valid = ~np.isnan(shares[:, i, 0])
-        row = {"class": class_id, "concept": i, "n_images": int(valid.sum())}
-        if valid.any():
-            mean = shares[valid, i].mean(0)
-            best = 1 + int(mean[1:].argmax())
-            row.update(part=REGION_NAMES[best], mass_share=float(mean[best]),
-                       area_share=float(area[valid, best].mean()),
-                       **{f"share_{name}": float(m) for name, m in zip(REGION_NAMES, mean)})
-            row["enrichment"] = row["mass_share"] / max(row["area_share"], 1e-12)
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def confident_mistakes(logits, labels, n: int) -> np.ndarray:
@@ -498,32 +497,54 @@ def confident_mistakes(logits, labels, n: int) -> np.ndarray:
     return wrong[np.argsort(-prob[wrong, pred[wrong]], kind="stable")][:n]
 
 
-def class_localisation(model, images: ImageSource, part_masks, labels, concepts: dict,
-                       layer: str,
-                       cam_layer: str, per_class: int = 30, pool: str = "coefficients",
-                       batch_size: int = 64) -> pd.DataFrame:
+def class_localisation(
+    model,
+    images: ImageSource,
+    part_masks,
+    labels,
+    concepts: dict,
+    layer: str,
+    cam_layer: str,
+    per_class: int = 30,
+    pool: str = "coefficients",
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """:func:`localisation_table` of every class's concepts on its first ``per_class``
     evaluation images (concept attribution maps with the class's own bank)."""
     labels = np.asarray(labels)
     frames = []
     for c, bank in zip(concepts["classes"], concepts["bank"]):
         idx = np.flatnonzero(labels == c)[:per_class]
-        maps = concept_attribution_maps(model, images[idx], bank, layer, cam_layer=cam_layer,
-                                        pool=pool, batch_size=batch_size)
+        maps = concept_attribution_maps(
+            model, images[idx], bank, layer, cam_layer=cam_layer, pool=pool, batch_size=batch_size
+        )
         frames.append(localisation_table(maps, np.asarray(part_masks)[idx], int(c)))
     return pd.concat(frames, ignore_index=True)
 
 
-def explain_mistakes(model, images: ImageSource, maps, logits, labels, concepts: dict,
-                     crops: dict, crop_images: ImageSource, layer: str, cam_layer: str,
-                     n_images: int = 4, n_concepts: int = 2, n_crops: int = 4,
-                     sobol_design: int = 32, seed: int = 0) -> dict:
+def explain_mistakes(
+    model,
+    images: ImageSource,
+    maps,
+    logits,
+    labels,
+    concepts: dict,
+    crops: dict,
+    crop_images: ImageSource,
+    layer: str,
+    cam_layer: str,
+    n_images: int = 4,
+    n_concepts: int = 2,
+    n_crops: int = 4,
+    sobol_design: int = 32,
+    seed: int = 0,
+) -> dict:
     """Fig. 5: for the most confident mistakes, the Grad-CAM of the predicted class and the
     attribution maps of that class's ``n_concepts`` most important concepts *for the image*
     (its own total Sobol indices, target = the predicted class), with their top crops
     (cut from ``crop_images``, the split the crops came from). ``images``, ``maps``,
     ``logits`` and ``labels`` share rows (the evaluation cache's order)."""
-    from ..metrics import concept_sobol_importance
+    from ...metrics import concept_sobol_importance
 
     idx = confident_mistakes(logits, labels, n_images)
     pred = np.asarray(logits)[idx].argmax(1)
@@ -533,44 +554,84 @@ def explain_mistakes(model, images: ImageSource, maps, logits, labels, concepts:
     for i, p in zip(idx, pred):
         bank = concepts["bank"][class_pos[int(p)]]
         U = Craft.from_bank(bank).transform_maps(maps[[i]]).mean(axis=(1, 2))
-        s = concept_sobol_importance(U, bank, head, [p], n_design=sobol_design,
-                                     seed=derive_seed(seed, PAPER, "fig5", int(i)),
-                                     reduce="none")[0]
+        s = concept_sobol_importance(
+            U,
+            bank,
+            head,
+            [p],
+            n_design=sobol_design,
+            seed=derive_seed(seed, PAPER, "fig5", int(i)),
+            reduce="none",
+        )[0]
         top = importance_to_order(s)[:n_concepts]
         ids.append(top), imps.append(s[top])
-        cams.append(concept_attribution_maps(model, images[[i]], bank, layer,
-                                             cam_layer=cam_layer, concepts=top)[0])
+        cams.append(
+            concept_attribution_maps(
+                model, images[[i]], bank, layer, cam_layer=cam_layer, concepts=top
+            )[0]
+        )
         rows = np.flatnonzero(crops["label"] == p)
-        strips.append([crop_thumbnails(crop_images, crops, rows[np.argsort(
-            -concepts["coef"][rows, t], kind="stable")[:n_crops]]) for t in top])
+        strips.append(
+            [
+                crop_thumbnails(
+                    crop_images,
+                    crops,
+                    rows[np.argsort(-concepts["coef"][rows, t], kind="stable")[:n_crops]],
+                )
+                for t in top
+            ]
+        )
 
     def predicted_logit(logits_b, _store, b):
         return logits_b.gather(1, torch.as_tensor(pred[b])[:, None])
 
     shown = images[idx]
-    return {"index": idx, "true": np.asarray(labels)[idx], "pred": pred, "images": shown,
-            "gradcam": grad_cam(model, shown, cam_layer, predicted_logit)[:, 0],
-            "cams": np.stack(cams), "concepts": ids, "importance": imps, "crops": strips}
+    return {
+        "index": idx,
+        "true": np.asarray(labels)[idx],
+        "pred": pred,
+        "images": shown,
+        "gradcam": grad_cam(model, shown, cam_layer, predicted_logit)[:, 0],
+        "cams": np.stack(cams),
+        "concepts": ids,
+        "importance": imps,
+        "crops": strips,
+    }
 
 
-def gradient_check_table(model, images: ImageSource, labels, concepts: dict, layer: str,
-                         per_class: int = 1, seed: int = 0) -> pd.DataFrame:
+def gradient_check_table(
+    model,
+    images: ImageSource,
+    labels,
+    concepts: dict,
+    layer: str,
+    per_class: int = 1,
+    seed: int = 0,
+) -> pd.DataFrame:
     """:func:`~reference_impls.methods.craft.implicit_gradient_check` on ``per_class``
     evaluation images of every class (float64, the class's bank, random pixel directions)."""
     labels = np.asarray(labels)
     rows = []
     for c, bank in zip(concepts["classes"], concepts["bank"]):
         idx = np.flatnonzero(labels == c)[:per_class]
-        out = implicit_gradient_check(model, images[idx], bank, layer,
-                                      seed=derive_seed(seed, PAPER, "gradcheck", int(c)))
+        out = implicit_gradient_check(
+            model, images[idx], bank, layer, seed=derive_seed(seed, PAPER, "gradcheck", int(c))
+        )
         for k, i in enumerate(idx):
-            rows.append({"class": int(c), "image": int(i), "rel_error": float(out["rel_error"][k]),
-                         "norm_numeric": float(np.linalg.norm(out["numeric"][k])),
-                         "n_active_concepts": int((np.abs(out["numeric"][k]) > 0).sum())})
+            rows.append(
+                {
+                    "class": int(c),
+                    "image": int(i),
+                    "rel_error": float(out["rel_error"][k]),
+                    "norm_numeric": float(np.linalg.norm(out["numeric"][k])),
+                    "n_active_concepts": int((np.abs(out["numeric"][k]) > 0).sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------- claims and results
+
 
 def _auc(auc: pd.DataFrame, bank: str, ranking: str, kind: str) -> float:
     sel = auc[(auc["bank"] == bank) & (auc["ranking"] == ranking) & (auc["kind"] == kind)]
@@ -584,8 +645,9 @@ def _table1(t1: pd.DataFrame, experiment: str, condition: str) -> float:
     return float(sel["value"].iloc[0])
 
 
-def fidelity_claims(auc: pd.DataFrame, per_class: pd.DataFrame | None = None,
-                    importance: pd.DataFrame | None = None) -> list[dict]:
+def fidelity_claims(
+    auc: pd.DataFrame, per_class: pd.DataFrame | None = None, importance: pd.DataFrame | None = None
+) -> list[dict]:
     """Fig. 6 (NMF) and appendix F (other banks): Sobol's curves steeper than TCAV's.
 
     ``per_class`` (:func:`class_auc`) adds to each note in how many classes Sobol wins;
@@ -593,13 +655,18 @@ def fidelity_claims(auc: pd.DataFrame, per_class: pd.DataFrame | None = None,
     rows = []
     for bank in sorted(auc["bank"].unique(), key=lambda b: (b != "nmf", b)):
         src = "Fig. 6" if bank == "nmf" else "App. F"
-        for kind, better, word in (("deletion", "lower", "below"), ("insertion", "higher", "above")):
+        for kind, better, word in (
+            ("deletion", "lower", "below"),
+            ("insertion", "higher", "above"),
+        ):
             sob, tcav = _auc(auc, bank, "sobol", kind), _auc(auc, bank, "tcav", kind)
             holds = bool(sob < tcav) if kind == "deletion" else bool(sob > tcav)
-            note = (f"{bank.upper()} bank; TCAV {tcav:.3f}, gradient x input "
-                    f"{_auc(auc, bank, 'gradient_input', kind):.3f}, random "
-                    f"{_auc(auc, bank, 'random', kind):.3f} (class-logit AUC, mean over "
-                    f"classes; {better} is better)")
+            note = (
+                f"{bank.upper()} bank; TCAV {tcav:.3f}, gradient x input "
+                f"{_auc(auc, bank, 'gradient_input', kind):.3f}, random "
+                f"{_auc(auc, bank, 'random', kind):.3f} (class-logit AUC, mean over "
+                f"classes; {better} is better)"
+            )
             if per_class is not None:
                 pc = per_class[(per_class["bank"] == bank) & (per_class["kind"] == kind)]
                 pc = pc.pivot(index="class", columns="ranking", values="auc")
@@ -607,111 +674,218 @@ def fidelity_claims(auc: pd.DataFrame, per_class: pd.DataFrame | None = None,
                 note += f"; Sobol wins in {int(wins.sum())} of {len(pc)} classes"
             if importance is not None:
                 tc = importance.loc[importance["bank"] == bank, "tcav"]
-                note += (f"; TCAV scores take {tc.nunique()} distinct values over "
-                         f"{len(tc)} concepts (ties keep concept index order)")
-            rows.append(claim(PAPER, f"{bank}_{kind}_sobol_vs_tcav", src,
-                              f"{bank.upper()} concepts ranked by total Sobol indices give "
-                              f"{'a' if kind == 'deletion' else 'an'} {kind} AUC {word} the "
-                              f"TCAV ranking's", f"Sobol {word} TCAV", round(sob, 4),
-                              f"Sobol {kind} AUC {'<' if kind == 'deletion' else '>'} TCAV's",
-                              holds, note))
+                note += (
+                    f"; TCAV scores take {tc.nunique()} distinct values over "
+                    f"{len(tc)} concepts (ties keep concept index order)"
+                )
+            rows.append(
+                claim(
+                    PAPER,
+                    f"{bank}_{kind}_sobol_vs_tcav",
+                    src,
+                    f"{bank.upper()} concepts ranked by total Sobol indices give "
+                    f"{'a' if kind == 'deletion' else 'an'} {kind} AUC {word} the "
+                    f"TCAV ranking's",
+                    f"Sobol {word} TCAV",
+                    round(sob, 4),
+                    f"Sobol {kind} AUC {'<' if kind == 'deletion' else '>'} TCAV's",
+                    holds,
+                    note,
+                )
+            )
     return rows
 
 
-def craft_claims(auc: pd.DataFrame, table1: pd.DataFrame | None, localisation: pd.DataFrame | None,
-                 gradients: pd.DataFrame, gradient_tol: float = 1e-4,
-                 curves: pd.DataFrame | None = None,
-                 importance: pd.DataFrame | None = None) -> pd.DataFrame:
+def craft_claims(
+    auc: pd.DataFrame,
+    table1: pd.DataFrame | None,
+    localisation: pd.DataFrame | None,
+    gradients: pd.DataFrame,
+    gradient_tol: float = 1e-4,
+    curves: pd.DataFrame | None = None,
+    importance: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The claims ledger (:data:`reference_impls.claims.CLAIM_COLUMNS`); ``curves`` (the
     fidelity curves) and ``importance`` add per-class wins and TCAV ties to the notes."""
-    from ..claims import claims_frame
+    from ...claims import claims_frame
 
     rows = fidelity_claims(auc, None if curves is None else class_auc(curves), importance)
     err = float(gradients["rel_error"].max())
-    rows.append(claim(PAPER, "implicit_gradients_match_fd", "Sec. 3.4, Eq. 4",
-                      "gradients of concept values through the NNLS layer by implicit "
-                      "differentiation match central finite differences (float64, pixel space)",
-                      "exact (implicit function theorem)", err,
-                      f"max relative error < {gradient_tol:g}", bool(err < gradient_tol),
-                      f"{len(gradients)} images, all concepts, random pixel directions"))
+    rows.append(
+        claim(
+            PAPER,
+            "implicit_gradients_match_fd",
+            "Sec. 3.4, Eq. 4",
+            "gradients of concept values through the NNLS layer by implicit "
+            "differentiation match central finite differences (float64, pixel space)",
+            "exact (implicit function theorem)",
+            err,
+            f"max relative error < {gradient_tol:g}",
+            bool(err < gradient_tol),
+            f"{len(gradients)} images, all concepts, random pixel directions",
+        )
+    )
     if table1 is not None:
-        acc_c, acc_s = _table1(table1, "intruder", "concept"), _table1(table1, "intruder",
-                                                                     "sub-concept")
-        rows.append(claim(PAPER, "intruder_subconcept_above_concept", "Table 1",
-                          "intruder detection is more accurate for sub-concepts than for "
-                          "concepts (ground-truth oracle proxy for the human study)",
-                          "experts 70.19% -> 74.81%; laymen 61.08% -> 67.03%", round(acc_s, 4),
-                          "sub-concept accuracy > concept accuracy", bool(acc_s > acc_c),
-                          f"PROXY: oracle on part/background labels; concept accuracy "
-                          f"{acc_c:.4f}, chance 0.2"))
+        acc_c, acc_s = (
+            _table1(table1, "intruder", "concept"),
+            _table1(table1, "intruder", "sub-concept"),
+        )
+        rows.append(
+            claim(
+                PAPER,
+                "intruder_subconcept_above_concept",
+                "Table 1",
+                "intruder detection is more accurate for sub-concepts than for "
+                "concepts (ground-truth oracle proxy for the human study)",
+                "experts 70.19% -> 74.81%; laymen 61.08% -> 67.03%",
+                round(acc_s, 4),
+                "sub-concept accuracy > concept accuracy",
+                bool(acc_s > acc_c),
+                f"PROXY: oracle on part/background labels; concept accuracy "
+                f"{acc_c:.4f}, chance 0.2",
+            )
+        )
         choice = _table1(table1, "binary_choice", "sub-concept")
-        rows.append(claim(PAPER, "binary_choice_prefers_subconcept", "Table 1",
-                          "a sub-concept's crop fits its sub-concept better than the parent "
-                          "concept (ground-truth oracle proxy)", "experts 76.1%; laymen 74.95%",
-                          round(choice, 4), "share choosing the sub-concept > 0.5",
-                          bool(choice > 0.5), "PROXY: oracle, mean L1 distance of "
-                          "part/background content"))
+        rows.append(
+            claim(
+                PAPER,
+                "binary_choice_prefers_subconcept",
+                "Table 1",
+                "a sub-concept's crop fits its sub-concept better than the parent "
+                "concept (ground-truth oracle proxy)",
+                "experts 76.1%; laymen 74.95%",
+                round(choice, 4),
+                "share choosing the sub-concept > 0.5",
+                bool(choice > 0.5),
+                "PROXY: oracle, mean L1 distance of part/background content",
+            )
+        )
         sub, par = _table1(table1, "purity", "sub-concept"), _table1(table1, "purity", "concept")
         rnd = _table1(table1, "purity", "random split")
-        rows.append(claim(PAPER, "subconcepts_purer_than_parent", "Sec. 3.2, Fig. 2",
-                          "sub-concepts from the earlier layer are purer (in ground-truth part / "
-                          "background) than their parent concept, beyond what any split gives",
-                          "qualitative (Fig. 2)", round(sub, 4),
-                          "sub-concept purity > random split of the parent (> parent purity)",
-                          bool(sub > rnd and sub > par),
-                          f"parent purity {par:.4f}, random split of the same sizes {rnd:.4f}"))
+        rows.append(
+            claim(
+                PAPER,
+                "subconcepts_purer_than_parent",
+                "Sec. 3.2, Fig. 2",
+                "sub-concepts from the earlier layer are purer (in ground-truth part / "
+                "background) than their parent concept, beyond what any split gives",
+                "qualitative (Fig. 2)",
+                round(sub, 4),
+                "sub-concept purity > random split of the parent (> parent purity)",
+                bool(sub > rnd and sub > par),
+                f"parent purity {par:.4f}, random split of the same sizes {rnd:.4f}",
+            )
+        )
     if localisation is not None:
         loc = localisation[localisation["n_images"] > 0]
         mass, area = float(loc["mass_share"].mean()), float(loc["area_share"].mean())
-        rows.append(claim(PAPER, "attribution_maps_localise_parts", "Fig. 1, 5",
-                          "concept attribution maps put more of their mass on their best-"
-                          "matching ground-truth part than a uniform map would",
-                          "qualitative (Fig. 1, 5)", round(mass, 4),
-                          "mean mass share in best part > that part's area share",
-                          bool(mass > area),
-                          f"area share {area:.4f} (enrichment {mass / area:.2f}x); "
-                          f"{(loc['mass_share'] > loc['area_share']).mean():.0%} of "
-                          f"{len(loc)} concepts above their part's area; background holds "
-                          f"{loc['share_background'].mean():.0%} of the mass"))
+        rows.append(
+            claim(
+                PAPER,
+                "attribution_maps_localise_parts",
+                "Fig. 1, 5",
+                "concept attribution maps put more of their mass on their best-"
+                "matching ground-truth part than a uniform map would",
+                "qualitative (Fig. 1, 5)",
+                round(mass, 4),
+                "mean mass share in best part > that part's area share",
+                bool(mass > area),
+                f"area share {area:.4f} (enrichment {mass / area:.2f}x); "
+                f"{(loc['mass_share'] > loc['area_share']).mean():.0%} of "
+                f"{len(loc)} concepts above their part's area; background holds "
+                f"{loc['share_background'].mean():.0%} of the mass",
+            )
+        )
     return claims_frame(rows)
 
 
-def craft_results(auc: pd.DataFrame, table1, localisation, gradients, importance,
-                  *, dataset: str, model: str, layer: str, sub_layer: str,
-                  seed: int) -> pd.DataFrame:
+def craft_results(
+    auc: pd.DataFrame,
+    table1,
+    localisation,
+    gradients,
+    importance,
+    *,
+    dataset: str,
+    model: str,
+    layer: str,
+    sub_layer: str,
+    seed: int,
+) -> pd.DataFrame:
     """Every CRAFT number as long-format rows (:data:`reference_impls.claims.RESULT_COLUMNS`)."""
-    from ..claims import results_frame
+    from ...claims import results_frame
 
     base = {"paper": PAPER, "dataset": dataset, "model": model, "seed": seed}
     rows = []
     for r in auc.itertuples():
         src = "fig6_fidelity" if r.bank == "nmf" else "appF_fidelity"
         for metric, value in ((f"{r.kind}_auc", r.auc), (f"{r.kind}_auc_std", r.auc_std)):
-            rows.append({**base, "experiment": src, "method": f"{r.bank}/{r.ranking}",
-                         "layer": layer, "metric": metric, "value": float(value)})
+            rows.append(
+                {
+                    **base,
+                    "experiment": src,
+                    "method": f"{r.bank}/{r.ranking}",
+                    "layer": layer,
+                    "metric": metric,
+                    "value": float(value),
+                }
+            )
     for b, g in importance.groupby("bank"):
         for col in ("sobol", "tcav", "gradient_input"):
-            rows.append({**base, "experiment": "fig4_importance", "method": f"{b}/{col}",
-                         "layer": layer, "metric": "mean_importance",
-                         "value": float(g[col].mean())})
+            rows.append(
+                {
+                    **base,
+                    "experiment": "fig4_importance",
+                    "method": f"{b}/{col}",
+                    "layer": layer,
+                    "metric": "mean_importance",
+                    "value": float(g[col].mean()),
+                }
+            )
     if table1 is not None:
         for r in table1.itertuples():
             lay = sub_layer if r.condition == "sub-concept" else layer
-            rows.append({**base, "experiment": f"table1_proxy_{r.experiment}",
-                         "method": f"craft/{r.condition}", "layer": lay, "metric": r.metric,
-                         "value": float(r.value)})
+            rows.append(
+                {
+                    **base,
+                    "experiment": f"table1_proxy_{r.experiment}",
+                    "method": f"craft/{r.condition}",
+                    "layer": lay,
+                    "metric": r.metric,
+                    "value": float(r.value),
+                }
+            )
     if localisation is not None:
         loc = localisation[localisation["n_images"] > 0]
-        for metric, value in (("mass_share_best_part", loc["mass_share"].mean()),
-                              ("area_share_best_part", loc["area_share"].mean()),
-                              ("enrichment_best_part", loc["enrichment"].mean()),
-                              ("mass_share_background", loc["share_background"].mean()),
-                              ("share_concepts_above_area",
-                               (loc["mass_share"] > loc["area_share"]).mean())):
-            rows.append({**base, "experiment": "localisation", "method": "craft/cam",
-                         "layer": layer, "metric": metric, "value": float(value)})
-    for metric, value in (("max_rel_error", gradients["rel_error"].max()),
-                          ("median_rel_error", gradients["rel_error"].median())):
-        rows.append({**base, "experiment": "implicit_gradients", "method": "craft/implicit_nnls",
-                     "layer": layer, "metric": metric, "value": float(value)})
+        for metric, value in (
+            ("mass_share_best_part", loc["mass_share"].mean()),
+            ("area_share_best_part", loc["area_share"].mean()),
+            ("enrichment_best_part", loc["enrichment"].mean()),
+            ("mass_share_background", loc["share_background"].mean()),
+            ("share_concepts_above_area", (loc["mass_share"] > loc["area_share"]).mean()),
+        ):
+            rows.append(
+                {
+                    **base,
+                    "experiment": "localisation",
+                    "method": "craft/cam",
+                    "layer": layer,
+                    "metric": metric,
+                    "value": float(value),
+                }
+            )
+    for metric, value in (
+        ("max_rel_error", gradients["rel_error"].max()),
+        ("median_rel_error", gradients["rel_error"].median()),
+    ):
+        rows.append(
+            {
+                **base,
+                "experiment": "implicit_gradients",
+                "method": "craft/implicit_nnls",
+                "layer": layer,
+                "metric": metric,
+                "value": float(value),
+            }
+        )
     return results_frame(rows)

@@ -22,14 +22,16 @@ def plot_dataset_samples(dataset, path, n: int = 12, title: str = "", seed: int 
     idx = np.sort(rng.choice(len(dataset), size=min(n, len(dataset)), replace=False))
     masks = dataset.ground_truth.get("part_masks")
     rows = 2 if masks is not None else 1
-    fig, axes = plt.subplots(rows, len(idx), figsize=(1.6 * len(idx), 1.9 * rows + 0.7),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, len(idx), figsize=(1.6 * len(idx), 1.9 * rows + 0.7), squeeze=False
+    )
     for j, i in enumerate(idx):
         image, label = dataset[int(i)]
         ax = axes[0, j]
         ax.imshow(_image_for_display(image.numpy()), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(textwrap.fill(str(dataset.classes[label]).replace("/", "/ "), 16),
-                     fontsize=6.5)
+        ax.set_title(
+            textwrap.fill(str(dataset.classes[label]).replace("/", "/ "), 16), fontsize=6.5
+        )
         if masks is not None:
             axes[1, j].imshow(masks[i], cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
             kp = dataset.ground_truth.get("keypoints")
@@ -40,8 +42,9 @@ def plot_dataset_samples(dataset, path, n: int = 12, title: str = "", seed: int 
         ax.set_xticks([]), ax.set_yticks([])
     if masks is not None:
         axes[1, 0].set_ylabel("parts +\nkeypoints", fontsize=8)
-    fig.suptitle(f"{title}: {len(dataset)} training images, {len(dataset.classes)} classes",
-                 fontsize=10)
+    fig.suptitle(
+        f"{title}: {len(dataset)} training images, {len(dataset.classes)} classes", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -60,9 +63,13 @@ def plot_training_curve(history, path, title: str = ""):
         ax.grid(alpha=0.3), ax.legend()
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if len(history):
-        ax2.annotate(f"{history['test_accuracy'].iloc[-1]:.3f}",
-                     (history["epoch"].iloc[-1], history["test_accuracy"].iloc[-1]),
-                     textcoords="offset points", xytext=(-10, -15), fontsize=9)
+        ax2.annotate(
+            f"{history['test_accuracy'].iloc[-1]:.3f}",
+            (history["epoch"].iloc[-1], history["test_accuracy"].iloc[-1]),
+            textcoords="offset points",
+            xytext=(-10, -15),
+            fontsize=9,
+        )
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
