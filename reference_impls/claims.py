@@ -44,6 +44,7 @@ RESULT_COLUMNS = [
 def claim(
     paper,
     claim_id,
+    *,
     source,
     statement,
     paper_value,
@@ -51,7 +52,6 @@ def claim(
     comparison,
     holds,
     note="",
-    *,
     control_value="",
     interval="",
 ) -> dict:

@@ -183,7 +183,20 @@ def test_regression_check_names_the_drifting_metric_and_flipped_claim(tmp_path):
     results, expected = tmp_path / "default", tmp_path / "expected" / "default"
     tol = tmp_path / "tol.yaml"
     tol.write_text("default: {abs: 0.01, rel: 0}\nmetrics:\n  fit_seconds: skip\n")
-    claims = claims_frame([claim("craft", "c1", "Fig. 6", "Sobol beats TCAV", 0.1, 0.2, "<", True)])
+    claims = claims_frame(
+        [
+            claim(
+                "craft",
+                "c1",
+                source="Fig. 6",
+                statement="Sobol beats TCAV",
+                paper_value=0.1,
+                our_value=0.2,
+                comparison="<",
+                holds=True,
+            )
+        ]
+    )
     _write(results, expected, _metrics_frame(), claims)
     regression.update(results, expected)
     assert regression.check(results, expected, tol) == []
@@ -213,7 +226,20 @@ def test_regression_cli_exit_codes(tmp_path):
         results / "default",
         None,
         _metrics_frame(),
-        claims_frame([claim("p", "a", "T1", "s", 1, 1, "=", True)]),
+        claims_frame(
+            [
+                claim(
+                    "p",
+                    "a",
+                    source="T1",
+                    statement="s",
+                    paper_value=1,
+                    our_value=1,
+                    comparison="=",
+                    holds=True,
+                )
+            ]
+        ),
     )
     (results / "expected").mkdir()
     (results / "expected" / "tolerances.yaml").write_text("default: {abs: 0.0, rel: 0.0}\n")
@@ -232,19 +258,70 @@ def test_regression_cli_exit_codes(tmp_path):
 
 def test_claims_ledger_rows_and_markdown():
     with pytest.raises(TypeError, match="holds must be a bool"):
-        claim("p", "x", "T", "s", 1, 2, "<", "yes")
+        claim(
+            "p",
+            "x",
+            source="T",
+            statement="s",
+            paper_value=1,
+            our_value=2,
+            comparison="<",
+            holds="yes",
+        )
     with pytest.raises(ValueError, match="NaN"):
-        claim("p", "x", "T", "s", 1, float("nan"), "<", True)
+        claim(
+            "p",
+            "x",
+            source="T",
+            statement="s",
+            paper_value=1,
+            our_value=float("nan"),
+            comparison="<",
+            holds=True,
+        )
     ledger = claims_frame(
         [
-            claim("craft", "a", "Fig. 6", "s1", 0.1, 0.2, "<", True),
-            claim("craft", "b", "Fig. 6", "s2", 0.1, 0.05, ">", False, "why"),
+            claim(
+                "craft",
+                "a",
+                source="Fig. 6",
+                statement="s1",
+                paper_value=0.1,
+                our_value=0.2,
+                comparison="<",
+                holds=True,
+            ),
+            claim(
+                "craft",
+                "b",
+                source="Fig. 6",
+                statement="s2",
+                paper_value=0.1,
+                our_value=0.05,
+                comparison=">",
+                holds=False,
+                note="why",
+            ),
         ]
     )
     md = claims_markdown(ledger)
     assert "## craft (1 of 2 hold)" in md and "**no**" in md and "why" in md
     with pytest.raises(ValueError, match="duplicate"):
-        claims_frame([claim("p", "a", "T", "s", 1, 1, "=", True)] * 2)
+        claims_frame(
+            [
+                claim(
+                    "p",
+                    "a",
+                    source="T",
+                    statement="s",
+                    paper_value=1,
+                    our_value=1,
+                    comparison="=",
+                    holds=True,
+                )
+            ]
+            * 2
+        )
 
 
 def test_a_method_added_by_config_alone_enters_the_dag(tmp_path):

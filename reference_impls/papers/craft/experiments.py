@@ -682,15 +682,15 @@ def fidelity_claims(
                 claim(
                     PAPER,
                     f"{bank}_{kind}_sobol_vs_tcav",
-                    src,
-                    f"{bank.upper()} concepts ranked by total Sobol indices give "
+                    source=src,
+                    statement=f"{bank.upper()} concepts ranked by total Sobol indices give "
                     f"{'a' if kind == 'deletion' else 'an'} {kind} AUC {word} the "
                     f"TCAV ranking's",
-                    f"Sobol {word} TCAV",
-                    round(sob, 4),
-                    f"Sobol {kind} AUC {'<' if kind == 'deletion' else '>'} TCAV's",
-                    holds,
-                    note,
+                    paper_value=f"Sobol {word} TCAV",
+                    our_value=round(sob, 4),
+                    comparison=f"Sobol {kind} AUC {'<' if kind == 'deletion' else '>'} TCAV's",
+                    holds=holds,
+                    note=note,
                 )
             )
     return rows
@@ -715,14 +715,14 @@ def craft_claims(
         claim(
             PAPER,
             "implicit_gradients_match_fd",
-            "Sec. 3.4, Eq. 4",
-            "gradients of concept values through the NNLS layer by implicit "
+            source="Sec. 3.4, Eq. 4",
+            statement="gradients of concept values through the NNLS layer by implicit "
             "differentiation match central finite differences (float64, pixel space)",
-            "exact (implicit function theorem)",
-            err,
-            f"max relative error < {gradient_tol:g}",
-            bool(err < gradient_tol),
-            f"{len(gradients)} images, all concepts, random pixel directions",
+            paper_value="exact (implicit function theorem)",
+            our_value=err,
+            comparison=f"max relative error < {gradient_tol:g}",
+            holds=bool(err < gradient_tol),
+            note=f"{len(gradients)} images, all concepts, random pixel directions",
         )
     )
     if table1 is not None:
@@ -734,14 +734,14 @@ def craft_claims(
             claim(
                 PAPER,
                 "intruder_subconcept_above_concept",
-                "Table 1",
-                "intruder detection is more accurate for sub-concepts than for "
+                source="Table 1",
+                statement="intruder detection is more accurate for sub-concepts than for "
                 "concepts (ground-truth oracle proxy for the human study)",
-                "experts 70.19% -> 74.81%; laymen 61.08% -> 67.03%",
-                round(acc_s, 4),
-                "sub-concept accuracy > concept accuracy",
-                bool(acc_s > acc_c),
-                f"PROXY: oracle on part/background labels; concept accuracy "
+                paper_value="experts 70.19% -> 74.81%; laymen 61.08% -> 67.03%",
+                our_value=round(acc_s, 4),
+                comparison="sub-concept accuracy > concept accuracy",
+                holds=bool(acc_s > acc_c),
+                note=f"PROXY: oracle on part/background labels; concept accuracy "
                 f"{acc_c:.4f}, chance 0.2",
             )
         )
@@ -750,14 +750,14 @@ def craft_claims(
             claim(
                 PAPER,
                 "binary_choice_prefers_subconcept",
-                "Table 1",
-                "a sub-concept's crop fits its sub-concept better than the parent "
+                source="Table 1",
+                statement="a sub-concept's crop fits its sub-concept better than the parent "
                 "concept (ground-truth oracle proxy)",
-                "experts 76.1%; laymen 74.95%",
-                round(choice, 4),
-                "share choosing the sub-concept > 0.5",
-                bool(choice > 0.5),
-                "PROXY: oracle, mean L1 distance of part/background content",
+                paper_value="experts 76.1%; laymen 74.95%",
+                our_value=round(choice, 4),
+                comparison="share choosing the sub-concept > 0.5",
+                holds=bool(choice > 0.5),
+                note="PROXY: oracle, mean L1 distance of part/background content",
             )
         )
         sub, par = _table1(table1, "purity", "sub-concept"), _table1(table1, "purity", "concept")
@@ -766,14 +766,14 @@ def craft_claims(
             claim(
                 PAPER,
                 "subconcepts_purer_than_parent",
-                "Sec. 3.2, Fig. 2",
-                "sub-concepts from the earlier layer are purer (in ground-truth part / "
+                source="Sec. 3.2, Fig. 2",
+                statement="sub-concepts from the earlier layer are purer (in ground-truth part / "
                 "background) than their parent concept, beyond what any split gives",
-                "qualitative (Fig. 2)",
-                round(sub, 4),
-                "sub-concept purity > random split of the parent (> parent purity)",
-                bool(sub > rnd and sub > par),
-                f"parent purity {par:.4f}, random split of the same sizes {rnd:.4f}",
+                paper_value="qualitative (Fig. 2)",
+                our_value=round(sub, 4),
+                comparison="sub-concept purity > random split of the parent (> parent purity)",
+                holds=bool(sub > rnd and sub > par),
+                note=f"parent purity {par:.4f}, random split of the same sizes {rnd:.4f}",
             )
         )
     if localisation is not None:
@@ -783,14 +783,14 @@ def craft_claims(
             claim(
                 PAPER,
                 "attribution_maps_localise_parts",
-                "Fig. 1, 5",
-                "concept attribution maps put more of their mass on their best-"
+                source="Fig. 1, 5",
+                statement="concept attribution maps put more of their mass on their best-"
                 "matching ground-truth part than a uniform map would",
-                "qualitative (Fig. 1, 5)",
-                round(mass, 4),
-                "mean mass share in best part > that part's area share",
-                bool(mass > area),
-                f"area share {area:.4f} (enrichment {mass / area:.2f}x); "
+                paper_value="qualitative (Fig. 1, 5)",
+                our_value=round(mass, 4),
+                comparison="mean mass share in best part > that part's area share",
+                holds=bool(mass > area),
+                note=f"area share {area:.4f} (enrichment {mass / area:.2f}x); "
                 f"{(loc['mass_share'] > loc['area_share']).mean():.0%} of "
                 f"{len(loc)} concepts above their part's area; background holds "
                 f"{loc['share_background'].mean():.0%} of the mass",
