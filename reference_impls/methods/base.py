@@ -11,9 +11,12 @@ comparison, including one defined outside this repository: the config names it a
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import torch
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 # Short names of the suite's own extractors (``module:Class`` always works too).
 BUILTIN = {
@@ -37,6 +40,73 @@ class ConceptExtractor(Protocol):
     def transform(self, A): ...
 
     def inverse_transform(self, U): ...
+
+
+class ExtractorMixin:
+    """Input validation and honest tags shared by the suite's extractors (sklearn conventions).
+
+    ``_validate(A, reset=...)`` runs :func:`sklearn.utils.validation.validate_data`: a finite,
+    dense, 2-D float32 array with at least one row and one feature, non-negative when the
+    class sets ``_positive_only = True`` (the NMF family), and ``n_features_in_`` set at fit
+    (``reset=True``) and checked at transform. Torch tensors pass through with only the shape
+    checks, so that autograd through ``transform`` (CRAFT's implicit gradients) keeps working;
+    the torch solvers check them themselves. Every extractor computes in float32 by design
+    (activation caches and GPU solvers are float32), and says so in its
+    ``preserves_dtype`` tag.
+    """
+
+    _positive_only = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = self._positive_only
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def fit_transform(self, A, y=None, **fit_params):
+        """``fit(A).transform(A)``: the codes ``transform`` gives (what every metric reads).
+
+        An iterative solver's own last factor can differ from them when it stopped before
+        convergence or the codes are not unique (semi-NMF's signed bank, NMF's ``mu``)."""
+        return self.fit(A, y, **fit_params).transform(A)
+
+    def _validate(self, A, *, reset: bool):
+        if not reset:
+            check_is_fitted(self)
+        if isinstance(A, torch.Tensor):
+            if A.ndim != 2:
+                raise ValueError(
+                    f"{type(self).__name__}: A must be 2-D (n_samples, n_features), "
+                    f"got shape {tuple(A.shape)}"
+                )
+            if reset:
+                self.n_features_in_ = A.shape[1]
+            elif A.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {A.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input"
+                )
+            return A
+        return validate_data(
+            self,
+            A,
+            reset=reset,
+            dtype=(np.float32, np.float64),
+            ensure_non_negative=self._positive_only,
+        )
+
+    def _validate_codes(self, U):
+        """Codes ``U`` (n x r) for ``inverse_transform``: 2-D, finite, r columns."""
+        check_is_fitted(self)
+        r = np.shape(self.components_)[0]
+        if not isinstance(U, torch.Tensor):
+            U = check_array(U, dtype=(np.float32, np.float64), input_name="U")
+        if U.ndim != 2 or U.shape[1] != r:
+            raise ValueError(
+                f"{type(self).__name__}.inverse_transform: U must have shape (n, {r}), "
+                f"got {tuple(U.shape)}"
+            )
+        return U
 
 
 def resolve_class(name: str):
@@ -77,7 +147,6 @@ def make_extractor(
     passed when the class accepts them and ``params`` does not already set them."""
     cls = resolve_class(class_name)
     params = dict(params or {})
-    import inspect
 
     accepted = inspect.signature(cls.__init__).parameters
     for key, value in (("n_components", n_components), ("random_state", random_state)):

@@ -15,34 +15,102 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA, FastICA
 
 from ..factorization import NMF, SemiNMF, fista_codes, learn_dictionary, nnls
+from ..factorization._validation import store_init_params
 from ..utils import as_numpy, as_tensor
+from .base import ExtractorMixin
 
 
-class NMFConcepts(NMF):
-    """NMF concept bank (CRAFT Eq. 1; Kolouri et al. Eq. 1 with elastic net)."""
+class NMFConcepts(ExtractorMixin, NMF):
+    """NMF concept bank (CRAFT Eq. 1; Kolouri et al. Eq. 1 with elastic net).
+
+    Parameters as :class:`reference_impls.factorization.NMF`, every one defaulted
+    (``n_components=10``); activations must be non-negative (``positive_only`` tag).
+    """
+
+    _positive_only = True
+
+    def __init__(
+        self,
+        n_components=10,
+        solver="hals",
+        alpha_W=0.0,
+        alpha_H=0.0,
+        l1_ratio=0.0,
+        max_iter=200,
+        tol=1e-4,
+        init="nndsvda",
+        random_state=None,
+        device=None,
+        dtype="float32",
+        callback=None,
+    ):
+        store_init_params(self, locals())
+
+    def fit(self, A, y=None, W=None, H=None):
+        return super().fit(self._validate(A, reset=True), y, W, H)
+
+    def transform(self, A):
+        return super().transform(self._validate(A, reset=False))
+
+    def inverse_transform(self, U):
+        return super().inverse_transform(self._validate_codes(U))
 
 
-class SemiNMFConcepts(SemiNMF):
-    """Semi-NMF concept bank for signed layers (Ding, Li & Jordan 2010)."""
+class SemiNMFConcepts(ExtractorMixin, SemiNMF):
+    """Semi-NMF concept bank for signed layers (Ding, Li & Jordan 2010); parameters as
+    :class:`reference_impls.factorization.SemiNMF`, every one defaulted."""
+
+    def __init__(
+        self,
+        n_components=10,
+        solver="hals",
+        max_iter=200,
+        tol=1e-4,
+        init="kmeans",
+        random_state=None,
+        device=None,
+        dtype="float32",
+    ):
+        store_init_params(self, locals())
+
+    def fit(self, A, y=None):
+        return super().fit(self._validate(A, reset=True), y)
+
+    def transform(self, A):
+        return super().transform(self._validate(A, reset=False))
+
+    def inverse_transform(self, U):
+        return super().inverse_transform(self._validate_codes(U))
 
 
-class _SklearnConcepts(TransformerMixin, BaseEstimator):
+class _LinearDecoder(ExtractorMixin, TransformerMixin, BaseEstimator):
+    """Extractors whose reconstruction is ``U @ components_`` (no offset)."""
+
+    def inverse_transform(self, U):
+        return (as_numpy(self._validate_codes(U), np.float32) @ self.components_).astype(np.float32)
+
+
+class _SklearnConcepts(ExtractorMixin, TransformerMixin, BaseEstimator):
     """Adapter: an sklearn decomposition's ``components_`` as the concept bank."""
 
     def _make(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def fit(self, A, y=None):
-        self.model_ = self._make().fit(as_numpy(A, np.float32))
+        A = as_numpy(self._validate(A, reset=True), np.float32)
+        self.model_ = self._make().fit(A)
         self.components_ = np.asarray(self.model_.components_, dtype=np.float32)
-        self.n_features_in_ = self.components_.shape[1]
+        if hasattr(self.model_, "n_iter_"):
+            self.n_iter_ = self.model_.n_iter_
         return self
 
     def transform(self, A):
-        return self.model_.transform(as_numpy(A, np.float32)).astype(np.float32)
+        A = as_numpy(self._validate(A, reset=False), np.float32)
+        return self.model_.transform(A).astype(np.float32)
 
     def inverse_transform(self, U):
-        return self.model_.inverse_transform(as_numpy(U, np.float32)).astype(np.float32)
+        U = as_numpy(self._validate_codes(U), np.float32)
+        return self.model_.inverse_transform(U).astype(np.float32)
 
 
 class PCAConcepts(_SklearnConcepts):
@@ -74,7 +142,7 @@ class ICAConcepts(_SklearnConcepts):
         )
 
 
-class DictionaryConcepts(TransformerMixin, BaseEstimator):
+class DictionaryConcepts(_LinearDecoder):
     """A sparse dictionary with l1 codes (unit-norm atoms; batched FISTA, see
     :mod:`reference_impls.factorization.sparse_coding`). ``alpha`` is relative to the mean
     row norm of the training data, so one value fits layers of any scale."""
@@ -86,29 +154,25 @@ class DictionaryConcepts(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, A, y=None):
-        A = as_tensor(as_numpy(A, np.float32))
+        A = as_tensor(as_numpy(self._validate(A, reset=True), np.float32))
         self.alpha_ = float(self.alpha * A.norm(dim=1).mean())
         D, _ = learn_dictionary(
             A, self.n_components, self.alpha_, self.n_iter, random_state=self.random_state
         )
         self.components_ = D.numpy()
-        self.n_features_in_ = D.shape[1]
         return self
 
     def transform(self, A):
         U = fista_codes(
-            as_tensor(as_numpy(A, np.float32)),
+            as_tensor(as_numpy(self._validate(A, reset=False), np.float32)),
             torch.from_numpy(self.components_),
             self.alpha_,
             n_iter=100,
         )
         return U.numpy()
 
-    def inverse_transform(self, U):
-        return (as_numpy(U, np.float32) @ self.components_).astype(np.float32)
 
-
-class KMeansConcepts(TransformerMixin, BaseEstimator):
+class KMeansConcepts(_LinearDecoder):
     """ACE-style cluster concepts: centroids are the bank, codes are one-hot assignments."""
 
     def __init__(self, n_components=10, n_init=3, random_state=None):
@@ -119,20 +183,16 @@ class KMeansConcepts(TransformerMixin, BaseEstimator):
     def fit(self, A, y=None):
         self.model_ = KMeans(
             self.n_components, n_init=self.n_init, random_state=self.random_state
-        ).fit(as_numpy(A, np.float32))
+        ).fit(as_numpy(self._validate(A, reset=True), np.float32))
         self.components_ = self.model_.cluster_centers_.astype(np.float32)
-        self.n_features_in_ = self.components_.shape[1]
         return self
 
     def transform(self, A):
-        labels = self.model_.predict(as_numpy(A, np.float32))
+        labels = self.model_.predict(as_numpy(self._validate(A, reset=False), np.float32))
         return np.eye(self.n_components, dtype=np.float32)[labels]
 
-    def inverse_transform(self, U):
-        return (as_numpy(U, np.float32) @ self.components_).astype(np.float32)
 
-
-class RandomConcepts(TransformerMixin, BaseEstimator):
+class RandomConcepts(_LinearDecoder):
     """Control: a random non-negative bank drawn from the data's scale, NNLS codes."""
 
     def __init__(self, n_components=10, random_state=None):
@@ -140,16 +200,13 @@ class RandomConcepts(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, A, y=None):
-        A = as_numpy(A, np.float32)
+        A = as_numpy(self._validate(A, reset=True), np.float32)
         rng = np.random.default_rng(self.random_state)
         bank = np.abs(rng.standard_normal((self.n_components, A.shape[1]))).astype(np.float32)
         bank *= np.linalg.norm(A, axis=1).mean() / np.linalg.norm(bank, axis=1, keepdims=True)
         self.components_ = bank
-        self.n_features_in_ = A.shape[1]
         return self
 
     def transform(self, A):
-        return as_numpy(nnls(as_numpy(A, np.float32), self.components_), np.float32)
-
-    def inverse_transform(self, U):
-        return (as_numpy(U, np.float32) @ self.components_).astype(np.float32)
+        A = as_numpy(self._validate(A, reset=False), np.float32)
+        return as_numpy(nnls(A, self.components_), np.float32)
