@@ -298,13 +298,25 @@ def residual_maps(est, acts, class_id) -> np.ndarray:
     return residual_presence(A, E, est.prototypes_[k], est.residual_[k]).reshape(N, H, W)
 
 
+class LazyImages:
+    """``images[i]`` (3, H, W) in [0, 1] read on demand (image-folder datasets)."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, np.asarray(indices)
+        first = self[0]
+        self.shape = (len(self.indices), *first.shape)
+
+    def __getitem__(self, i):
+        return np.asarray(self.dataset.load_image(int(self.indices[i])), dtype=np.float32)
+
+
 class PartImages:
     """Test images, part masks and cached maps of the evaluation split, in cache order."""
 
     def __init__(self, manifest, split, cache):
         ds = load_split(manifest, split)
         idx = np.asarray(cache["indices"])
-        self.images = ds.images[idx] if hasattr(ds, "images") else None
+        self.images = ds.images[idx] if hasattr(ds, "images") else LazyImages(ds, idx)
         gt = getattr(ds, "ground_truth", {})
         self.masks = np.asarray(gt["part_masks"])[idx] if "part_masks" in gt else None
         self.acts, self.labels, self.logits = cache["activations"], cache["labels"], cache["logits"]
