@@ -6,6 +6,15 @@ one of K activation clusters; the image is summarised by the normalised histogra
 patches' clusters ("bag of neural activations"), and a classifier on these histograms alone
 measures how much class information the clusters carry. **Higher accuracy is better.**
 Any concept extractor plugs in: a patch's concept is the argmax of its coefficients.
+
+How this relates to the paper: this is a *BONA-style* shared metric, not the paper's
+pipeline. The comparison (:func:`reference_impls.compare.evaluate_fit`) feeds it the argmax
+concept of every *spatial position* of a cached layer, and scores the histograms by
+stratified cross-validation. The paper's own pipeline -- per-image elastic NMF, LoG blobs,
+variable-size salient patches, multi-layer GAP features, DEC clusters (Algorithm 1), and a
+softmax trained on one half of the data and tested on the other -- is
+:mod:`reference_impls.methods.bona` with :mod:`reference_impls.papers.bona` (Table 1 in
+``results/<profile>/bona/table1_accuracy.csv``); the numbers of the two are not comparable.
 """
 
 from __future__ import annotations
