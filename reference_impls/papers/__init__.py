@@ -10,17 +10,26 @@ what two papers need lives in data / models / factorization / methods / metrics 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
 
 import pandas as pd
 
 from ..claims import STATUSES, Artefact
 
+# A paper package may also live outside this repository: any ``reference_impls/papers/<id>/``
+# folder on ``sys.path`` (e.g. via PYTHONPATH) joins this package (tests add a toy paper so).
+for _entry in sys.path:
+    _extra = os.path.realpath(os.path.join(_entry or os.curdir, "reference_impls", "papers"))
+    if os.path.isdir(_extra) and _extra not in map(os.path.realpath, __path__):
+        __path__.append(_extra)
+
 
 def available_papers() -> list[str]:
     """Paper ids: the sub-packages of this package (discovered, so adding a paper edits no
     shared file)."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
+    return sorted({m.name for m in pkgutil.iter_modules(__path__) if m.ispkg})
 
 
 def _paper(paper_id: str):

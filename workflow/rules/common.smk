@@ -1,6 +1,7 @@
-# Helpers shared by every rule file: config validation, result paths, target lists, and the
-# paper registry (register_paper) that rule all, the claims ledger, the reproduction index
-# and the regression check read.
+# Helpers shared by every rules file: config validation, result paths, target lists, and the
+# paper registry (register_paper) read by the all target, the claims ledger, the reproduction
+# index and the regression check. Functions live here only (snakemake --lint: rules files
+# hold rules, helpers are collected in common.smk).
 from pathlib import Path
 
 import yaml
@@ -101,6 +102,19 @@ def checkpoint_of(model):
     return f"{RESULTS}/models/{model}/checkpoint.pt"
 
 
+def check_cached(paper_id, model, layer, split, spatial=True):
+    """A paper reads the cache of ``layer`` of ``model`` on ``split``: clear errors naming the
+    paper's config keys when the foundation config does not provide it."""
+    if model not in config["models"]:
+        raise ValueError(f"config {paper_id}.model: '{model}' is not a key of models "
+                         f"({sorted(config['models'])})")
+    if not any(e["model"] == model and layer in e["layers"] and split in e["splits"]
+               and not (spatial and e["pooled"]) for e in config["activations"]):
+        kind = "spatial " if spatial else ""
+        raise ValueError(f"config {paper_id}.layer: no activations entry caches {kind}"
+                         f"'{layer}' of '{model}' on split '{split}'; add it to activations")
+
+
 def cache_of(model, split, layer):
     """The activation cache file; a clear error when the config does not cache it."""
     entry = activation_entry(model, layer)
@@ -120,7 +134,11 @@ def paper_config(paper_id):
     section = config.get(paper_id)
     if section is None:
         return None
-    validate(section, str(SCHEMAS / f"{paper_id}.schema.yaml"))
+    schema = SCHEMAS / f"{paper_id}.schema.yaml"
+    if "$schema" not in (yaml.safe_load(schema.read_text()) or {}):
+        raise ValueError(f"{schema}: add `$schema: \"https://json-schema.org/draft/2020-12/"
+                         f"schema\"` (the validator needs to know the JSON-schema draft)")
+    validate(section, str(schema))
     return section
 
 
@@ -167,3 +185,12 @@ def paper_targets(paper_id):
 
 def all_paper_targets():
     return [t for targets in PAPERS.values() for t in targets]
+
+
+def registered_files(name):
+    """``results/<profile>/<id>/<name>`` of every registered paper (claims.csv, results.csv)."""
+    return [f"{paper_dir(p)}/{name}" for p in PAPERS]
+
+
+def ledger_targets():
+    return [f"{RESULTS}/claims.csv", f"{RESULTS}/claims.md", f"{RESULTS}/reproduction_index.md"]

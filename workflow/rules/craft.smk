@@ -1,277 +1,197 @@
 # CRAFT (Fel et al., CVPR 2023): concepts from random crops (NMF), recursive sub-concepts,
-# total-Sobol importance, concept attribution maps. Everything lands in results/<profile>/craft/.
-# Crops are the only new forward passes (one rule, saved once); importance and fidelity read
-# the activation cache of the evaluation split. Logic lives in reference_impls.papers.craft.
-
-CRAFT = f"{RESULTS}/craft"
+# total-Sobol importance, concept attribution maps. Logic: reference_impls.papers.craft
+# (rule craft_<step> runs steps.<step>); results: results/<profile>/craft/. Crops are the only
+# new forward passes (one rule, saved once); importance and fidelity read the activation cache
+# of the evaluation split. Threads and resources: workflow/profiles/<profile>/config.yaml.
 CRAFT_CFG = paper_config("craft")
-# The default profile pins one thread per job, so float reductions (and the CSVs) are
-# bit-identical whatever --cores is; independent jobs run side by side instead.
-EMBEDDED = config["profile"] == "default"
-CRAFT_THREADS = 1 if EMBEDDED else workflow.cores
-CRAFT_MEM = 4000 if EMBEDDED else 32000
-CRAFT_RUNTIME = 30 if EMBEDDED else 600
-
-
-def _check_craft(cfg):
-    """Cross-references of the craft section, with messages naming the key."""
-    if cfg is None:
-        return
-    model, split = cfg["model"], cfg["eval_split"]
-    if model not in config["models"]:
-        raise ValueError(f"config craft.model: '{model}' is not a key of models "
-                         f"({sorted(config['models'])})")
-    if not any(e["model"] == model and cfg["layer"] in e["layers"] and split in e["splits"]
-               and not e.get("pooled", False) for e in config["activations"]):
-        raise ValueError(f"config craft.layer: no activations entry caches spatial "
-                         f"'{cfg['layer']}' of '{model}' on split '{split}'; add it to "
-                         f"activations (CRAFT reads the cached maps)")
-    if cfg["layer"] == cfg["sub_layer"]:
-        raise ValueError("config craft.sub_layer must be an earlier layer than craft.layer")
-
-
-_check_craft(CRAFT_CFG)
-
-
-def craft_dataset():
-    return model_dataset(CRAFT_CFG["model"])
-
-
-def craft_has_parts():
-    """Ground-truth part masks exist (procedural data): intruder proxy and localisation."""
-    return config["datasets"][craft_dataset()]["kind"] == "procedural"
-
-
-def craft_cache(layer_key="layer"):
-    return (f"{RESULTS}/activations/{craft_dataset()}/{CRAFT_CFG['eval_split']}/"
-            f"{CRAFT_CFG['model']}/{CRAFT_CFG[layer_key]}.npz")
-
-
-def craft_banks():
-    return ["nmf", *CRAFT_CFG["baselines"]]
-
-
-def craft_targets():
-    if CRAFT_CFG is None:
-        return []
-    targets = [f"{CRAFT}/{name}" for name in (
-        "fig4_concepts.png", "importance_nmf.csv", "fig6_fidelity.png",
-        "figF_fidelity_baselines.png", "fidelity_auc.csv", "fig5_attribution_maps.png",
-        "implicit_gradients.csv", "results.csv", "claims.csv")]
-    if craft_has_parts():
-        targets += [f"{CRAFT}/table1_intruder_proxy.csv", f"{CRAFT}/localisation.csv"]
-    return targets
 
 
 if CRAFT_CFG is not None:
+    check_cached("craft", CRAFT_CFG["model"], CRAFT_CFG["layer"], CRAFT_CFG["eval_split"])
+    if CRAFT_CFG["layer"] == CRAFT_CFG["sub_layer"]:
+        raise ValueError("config craft.sub_layer must be an earlier layer than craft.layer")
+    CRAFT_BANKS = ["nmf", *CRAFT_CFG["baselines"]]  # App. F: baseline banks on the same crops
+    CRAFT_OUT = paper_dir("craft")
+    CRAFT_MODEL = CRAFT_CFG["model"]
+    CRAFT_CACHE = cache_of(CRAFT_MODEL, CRAFT_CFG["eval_split"], CRAFT_CFG["layer"])
+    CRAFT_DATASET = model_dataset(CRAFT_MODEL)
+    # Ground-truth part masks (procedural data): Table 1 proxy and localisation.
+    CRAFT_PARTS = config["datasets"][CRAFT_DATASET]["kind"] == "procedural"
 
     rule craft_crops:
         """Random crops per class, resized to the input; pooled activations at layer and
-        sub_layer, thumbnails, ground-truth content (the only new forward passes)."""
+        sub_layer and (procedural data) the ground-truth content of each crop (Sec. 3.1)."""
         input:
-            manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
-            checkpoint=f"{RESULTS}/models/{CRAFT_CFG['model']}/checkpoint.pt",
+            manifest=manifest_of(CRAFT_MODEL),
+            checkpoint=checkpoint_of(CRAFT_MODEL),
         output:
-            f"{CRAFT}/crops.npz",
+            f"{CRAFT_OUT}/crops.npz",
         params:
-            cfg=CRAFT_CFG,
+            cfg=section("craft", "fit_split", "layer", "sub_layer", "images_per_class",
+                        "crops_per_image", "crop_fraction"),
             seed=config["seed"],
-            device=config.get("device", "auto"),
-        threads: CRAFT_THREADS
-        log:
-            f"{LOGS}/craft/crops.log",
-        benchmark:
-            f"{BENCH}/craft/crops.tsv"
-        resources:
-            mem_mb=CRAFT_MEM,
-            runtime=CRAFT_RUNTIME,
-            gpu=0 if EMBEDDED else 1,
-        script:
-            "../scripts/craft_crops.py"
+            device=config["device"],
+        log: paper_log("craft", "crops"),
+        benchmark: paper_bench("craft", "crops")
+        script: "../scripts/paper_step.py"
 
     rule craft_concepts:
         """One NMF concept bank per class (Eq. 1) and sub-concepts at sub_layer (Sec. 3.2)."""
         input:
-            crops=f"{CRAFT}/crops.npz",
+            crops=rules.craft_crops.output[0],
         output:
-            f"{CRAFT}/concepts.npz",
+            f"{CRAFT_OUT}/concepts.npz",
         params:
-            cfg=CRAFT_CFG,
+            cfg=section("craft", "layer", "sub_layer", "n_concepts", "n_subconcepts",
+                        "percentile", "solver", "max_iter"),
             seed=config["seed"],
-        threads: CRAFT_THREADS
-        log:
-            f"{LOGS}/craft/concepts.log",
-        benchmark:
-            f"{BENCH}/craft/concepts.tsv"
-        resources:
-            mem_mb=CRAFT_MEM,
-            runtime=CRAFT_RUNTIME,
-            gpu=0 if EMBEDDED else 1,
-        script:
-            "../scripts/craft_concepts.py"
+        log: paper_log("craft", "concepts"),
+        benchmark: paper_bench("craft", "concepts")
+        script: "../scripts/paper_step.py"
 
     rule craft_fidelity:
         """Sobol / TCAV / gradient x input / random rankings and concept deletion and
-        insertion curves (Fig. 6) for one concept bank: nmf (CRAFT) or a baseline (App. F)."""
+        insertion curves for one concept bank: nmf (CRAFT) or a baseline (App. F)."""
         input:
-            bank=lambda wc: f"{CRAFT}/concepts.npz" if wc.craft_bank == "nmf"
-            else f"{CRAFT}/crops.npz",
-            activations=craft_cache(),
-            checkpoint=f"{RESULTS}/models/{CRAFT_CFG['model']}/checkpoint.pt",
+            bank=lambda wc: rules.craft_concepts.output[0] if wc.craft_bank == "nmf"
+            else rules.craft_crops.output[0],
+            activations=CRAFT_CACHE,
+            checkpoint=checkpoint_of(CRAFT_MODEL),
         output:
-            importance=f"{CRAFT}/importance_{{craft_bank}}.csv",
-            curves=f"{CRAFT}/curves_{{craft_bank}}.csv",
+            importance=f"{CRAFT_OUT}/importance_{{craft_bank}}.csv",
+            curves=f"{CRAFT_OUT}/curves_{{craft_bank}}.csv",
         wildcard_constraints:
-            craft_bank="|".join(craft_banks()),
+            craft_bank="|".join(CRAFT_BANKS),
         params:
-            cfg=CRAFT_CFG,
+            cfg=section("craft", "layer", "n_concepts", "sobol_design", "tcav_variant"),
+            bank=lambda wc: wc.craft_bank,
+            extractor=lambda wc: None if wc.craft_bank == "nmf" else CRAFT_CFG["baselines"][wc.craft_bank],
             seed=config["seed"],
-            device=config.get("device", "auto"),
-        threads: CRAFT_THREADS
-        log:
-            f"{LOGS}/craft/fidelity_{{craft_bank}}.log",
-        benchmark:
-            f"{BENCH}/craft/fidelity_{{craft_bank}}.tsv"
-        resources:
-            mem_mb=CRAFT_MEM,
-            runtime=CRAFT_RUNTIME,
-            gpu=0 if EMBEDDED else 1,
-        script:
-            "../scripts/craft_fidelity.py"
+            device=config["device"],
+        log: paper_log("craft", "fidelity_{craft_bank}")
+        benchmark: paper_bench("craft", "fidelity_{craft_bank}")
+        script: "../scripts/paper_step.py"
 
-    rule craft_fidelity_figures:
-        """Fig. 6 (NMF) and appendix F (baselines) curves, and their AUC table."""
+    rule craft_fig6:
+        """Fig. 6 (NMF) and App. F (baseline banks) curves, and their AUC table."""
         input:
-            curves=expand(f"{CRAFT}/curves_{{bank}}.csv", bank=craft_banks()),
+            curves=expand(f"{CRAFT_OUT}/curves_{{bank}}.csv", bank=CRAFT_BANKS),
         output:
-            fig6=report(f"{CRAFT}/fig6_fidelity.png", caption=paper_caption("craft", "fig6"),
-                        category="CRAFT"),
-            figF=report(f"{CRAFT}/figF_fidelity_baselines.png",
-                        caption=paper_caption("craft", "appf"), category="CRAFT"),
-            auc=report(f"{CRAFT}/fidelity_auc.csv", caption=paper_caption("craft", "fig6"),
-                       category="CRAFT"),
-        log:
-            f"{LOGS}/craft/fidelity_figures.log",
-        benchmark:
-            f"{BENCH}/craft/fidelity_figures.tsv"
-        script:
-            "../scripts/craft_fidelity_figures.py"
+            fig6=report(f"{CRAFT_OUT}/fig6_fidelity.png", caption=paper_caption("craft", "fig6"),
+                        category="craft", subcategory="Fig. 6"),
+            figF=report(f"{CRAFT_OUT}/figF_fidelity_baselines.png",
+                        caption=paper_caption("craft", "appf"), category="craft",
+                        subcategory="App. F"),
+            auc=report(f"{CRAFT_OUT}/fidelity_auc.csv", caption=paper_caption("craft", "fig6"),
+                       category="craft", subcategory="Fig. 6"),
+        log: paper_log("craft", "fig6")
+        benchmark: paper_bench("craft", "fig6")
+        script: "../scripts/paper_step.py"
 
     rule craft_fig4:
         """Fig. 4: per class, concepts ordered by total Sobol index with their top crops."""
         input:
-            crops=f"{CRAFT}/crops.npz",
-            concepts=f"{CRAFT}/concepts.npz",
-            importance=f"{CRAFT}/importance_nmf.csv",
-            manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
+            crops=rules.craft_crops.output[0],
+            concepts=rules.craft_concepts.output[0],
+            importance=f"{CRAFT_OUT}/importance_nmf.csv",
+            manifest=manifest_of(CRAFT_MODEL),
         output:
-            report(f"{CRAFT}/fig4_concepts.png", caption=paper_caption("craft", "fig4"),
-                   category="CRAFT"),
+            report(f"{CRAFT_OUT}/fig4_concepts.png", caption=paper_caption("craft", "fig4"),
+                   category="craft", subcategory="Fig. 4"),
         params:
-            cfg=CRAFT_CFG,
-        log:
-            f"{LOGS}/craft/fig4.log",
-        benchmark:
-            f"{BENCH}/craft/fig4.tsv"
-        script:
-            "../scripts/craft_fig4.py"
+            cfg=section("craft", "fit_split"),
+        log: paper_log("craft", "fig4")
+        benchmark: paper_bench("craft", "fig4")
+        script: "../scripts/paper_step.py"
 
-    rule craft_attribution:
+    rule craft_fig5:
         """Fig. 5: concept attribution maps (implicit NNLS gradients + Grad-CAM) of the most
-        confident mistakes next to Grad-CAM; implicit gradients vs finite differences."""
+        confident mistakes next to Grad-CAM; Sec. 3.4: implicit gradients vs finite
+        differences."""
         input:
-            crops=f"{CRAFT}/crops.npz",
-            concepts=f"{CRAFT}/concepts.npz",
-            activations=craft_cache(),
-            checkpoint=f"{RESULTS}/models/{CRAFT_CFG['model']}/checkpoint.pt",
-            manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
+            crops=rules.craft_crops.output[0],
+            concepts=rules.craft_concepts.output[0],
+            activations=CRAFT_CACHE,
+            checkpoint=checkpoint_of(CRAFT_MODEL),
+            manifest=manifest_of(CRAFT_MODEL),
         output:
-            fig5=report(f"{CRAFT}/fig5_attribution_maps.png",
-                        caption=paper_caption("craft", "fig5"), category="CRAFT"),
-            gradients=report(f"{CRAFT}/implicit_gradients.csv",
-                             caption=paper_caption("craft", "sec3.4"), category="CRAFT"),
+            fig5=report(f"{CRAFT_OUT}/fig5_attribution_maps.png",
+                        caption=paper_caption("craft", "fig5"), category="craft",
+                        subcategory="Fig. 5"),
+            gradients=report(f"{CRAFT_OUT}/implicit_gradients.csv",
+                             caption=paper_caption("craft", "sec3.4"), category="craft",
+                             subcategory="Sec. 3.4"),
         params:
-            cfg=CRAFT_CFG,
+            cfg=section("craft", "fit_split", "eval_split", "layer", "cam_layer", "n_mistakes",
+                        "sobol_design", "gradcheck_images"),
             seed=config["seed"],
-            device=config.get("device", "auto"),
-        threads: CRAFT_THREADS
-        log:
-            f"{LOGS}/craft/attribution.log",
-        benchmark:
-            f"{BENCH}/craft/attribution.tsv"
-        resources:
-            mem_mb=CRAFT_MEM,
-            runtime=CRAFT_RUNTIME,
-            gpu=0 if EMBEDDED else 1,
-        script:
-            "../scripts/craft_attribution.py"
+            device=config["device"],
+        log: paper_log("craft", "fig5")
+        benchmark: paper_bench("craft", "fig5")
+        script: "../scripts/paper_step.py"
 
     rule craft_localisation:
         """Share of each concept attribution map's mass in its best-matching part mask."""
         input:
-            concepts=f"{CRAFT}/concepts.npz",
-            checkpoint=f"{RESULTS}/models/{CRAFT_CFG['model']}/checkpoint.pt",
-            manifest=f"{RESULTS}/data/{craft_dataset()}/manifest.json",
+            concepts=rules.craft_concepts.output[0],
+            checkpoint=checkpoint_of(CRAFT_MODEL),
+            manifest=manifest_of(CRAFT_MODEL),
         output:
-            report(f"{CRAFT}/localisation.csv", caption=paper_caption("craft", "localisation"),
-                   category="CRAFT"),
+            report(f"{CRAFT_OUT}/localisation.csv",
+                   caption=paper_caption("craft", "localisation"), category="craft",
+                   subcategory="localisation"),
         params:
-            cfg=CRAFT_CFG,
-            device=config.get("device", "auto"),
-        threads: CRAFT_THREADS
-        log:
-            f"{LOGS}/craft/localisation.log",
-        benchmark:
-            f"{BENCH}/craft/localisation.tsv"
-        resources:
-            mem_mb=CRAFT_MEM,
-            runtime=CRAFT_RUNTIME,
-            gpu=0 if EMBEDDED else 1,
-        script:
-            "../scripts/craft_localisation.py"
+            cfg=section("craft", "eval_split", "layer", "cam_layer", "localisation_images"),
+            device=config["device"],
+        log: paper_log("craft", "localisation")
+        benchmark: paper_bench("craft", "localisation")
+        script: "../scripts/paper_step.py"
 
-    rule craft_intruder:
+    rule craft_table1:
         """Table 1 proxy: intruder and binary-choice tasks replayed by a ground-truth oracle."""
         input:
-            crops=f"{CRAFT}/crops.npz",
-            concepts=f"{CRAFT}/concepts.npz",
+            crops=rules.craft_crops.output[0],
+            concepts=rules.craft_concepts.output[0],
         output:
-            report(f"{CRAFT}/table1_intruder_proxy.csv", caption=paper_caption("craft", "table1"),
-                   category="CRAFT"),
+            report(f"{CRAFT_OUT}/table1_intruder_proxy.csv",
+                   caption=paper_caption("craft", "table1"), category="craft",
+                   subcategory="Table 1"),
         params:
-            cfg=CRAFT_CFG,
+            cfg=section("craft", "intruder_trials"),
             seed=config["seed"],
-        log:
-            f"{LOGS}/craft/intruder.log",
-        benchmark:
-            f"{BENCH}/craft/intruder.tsv"
-        script:
-            "../scripts/craft_intruder.py"
+        log: paper_log("craft", "table1")
+        benchmark: paper_bench("craft", "table1")
+        script: "../scripts/paper_step.py"
 
     rule craft_claims:
         """The long results table and the claims ledger of the CRAFT paper."""
         input:
-            auc=f"{CRAFT}/fidelity_auc.csv",
-            curves=expand(f"{CRAFT}/curves_{{bank}}.csv", bank=craft_banks()),
-            importance=expand(f"{CRAFT}/importance_{{bank}}.csv", bank=craft_banks()),
-            gradients=f"{CRAFT}/implicit_gradients.csv",
-            table1=[f"{CRAFT}/table1_intruder_proxy.csv"] if craft_has_parts() else [],
-            localisation=[f"{CRAFT}/localisation.csv"] if craft_has_parts() else [],
+            auc=rules.craft_fig6.output.auc,
+            curves=expand(f"{CRAFT_OUT}/curves_{{bank}}.csv", bank=CRAFT_BANKS),
+            importance=expand(f"{CRAFT_OUT}/importance_{{bank}}.csv", bank=CRAFT_BANKS),
+            gradients=rules.craft_fig5.output.gradients,
+            table1=[rules.craft_table1.output[0]] if CRAFT_PARTS else [],
+            localisation=[rules.craft_localisation.output[0]] if CRAFT_PARTS else [],
         output:
-            results=f"{CRAFT}/results.csv",
-            claims=report(f"{CRAFT}/claims.csv", caption=paper_caption("craft", "claims"),
-                          category="CRAFT"),
+            results=f"{CRAFT_OUT}/results.csv",
+            claims=report(f"{CRAFT_OUT}/claims.csv", caption=paper_caption("craft", "claims"),
+                          category="craft", subcategory="claims"),
         params:
-            cfg=CRAFT_CFG,
-            dataset=craft_dataset(),
+            cfg=section("craft", "model", "layer", "sub_layer"),
+            dataset=CRAFT_DATASET,
             seed=config["seed"],
-        log:
-            f"{LOGS}/craft/claims.log",
-        benchmark:
-            f"{BENCH}/craft/claims.tsv"
-        script:
-            "../scripts/craft_claims.py"
+        log: paper_log("craft", "claims")
+        benchmark: paper_bench("craft", "claims")
+        script: "../scripts/paper_step.py"
 
+    register_paper("craft", [
+        *rules.craft_fig4.output, *rules.craft_fig5.output, *rules.craft_fig6.output,
+        f"{CRAFT_OUT}/importance_nmf.csv", *rules.craft_claims.output,
+        *(rules.craft_table1.output if CRAFT_PARTS else []),
+        *(rules.craft_localisation.output if CRAFT_PARTS else []),
+    ])
 
-if CRAFT_CFG is not None:
-    register_paper("craft", craft_targets())
+    rule craft:
+        """Every CRAFT artefact of this profile, its results and its claims."""
+        input:
+            paper_targets("craft"),

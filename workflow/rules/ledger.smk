@@ -2,18 +2,10 @@
 # regression check over every paper. Included after every paper's rules file.
 
 
-def ledger_targets():
-    return [f"{RESULTS}/claims.csv", f"{RESULTS}/claims.md", f"{RESULTS}/reproduction_index.md"]
-
-
-def _registered(name):
-    return [f"{paper_dir(p)}/{name}" for p in PAPERS]
-
-
 rule claims_ledger:
     """Every registered paper's claims.csv gathered into one table and one markdown page."""
     input:
-        _registered("claims.csv"),
+        registered_files("claims.csv"),
     output:
         csv=f"{RESULTS}/claims.csv",
         md=report(f"{RESULTS}/claims.md", caption="../report/claims.rst", category="Claims"),
@@ -45,7 +37,7 @@ rule regression_check:
     values (the same check as `make check`)."""
     input:
         metrics=compare_targets()[:1],
-        results=_registered("results.csv"),
+        results=registered_files("results.csv"),
         claims=f"{RESULTS}/claims.csv",
     output:
         f"{RESULTS}/regression_check.txt",

@@ -1,11 +1,24 @@
 """CRAFT (Fel et al., CVPR 2023) at embedded scale: concepts from random crops (NMF, Eq. 1),
 recursive sub-concepts (Sec. 3.2), total-Sobol importance (Sec. 3.3), concept attribution
 maps (Sec. 3.4). Rules: ``workflow/rules/craft.smk``; results: ``results/<profile>/craft/``.
+
+=================  ==============================  ============  =================================
+paper artefact     output                          rule          computed by / drawn by
+=================  ==============================  ============  =================================
+Fig. 4             fig4_concepts.png               craft_fig4    experiments / figures
+Fig. 5             fig5_attribution_maps.png       craft_fig5    attribution / figures
+Fig. 6, App. F     fig6_fidelity.png, figF_...png  craft_fig6    experiments (per bank) / figures
+Table 1 (proxy)    table1_intruder_proxy.csv       craft_table1  table1
+Sec. 3.4           implicit_gradients.csv          craft_fig5    attribution
+claims, results    claims.csv, results.csv         craft_claims  claims
+=================  ==============================  ============  =================================
+
+Modules: ``experiments`` (crops, concept banks, rankings and fidelity curves), ``table1``
+(the intruder oracle), ``attribution`` (Fig. 5, localisation, implicit-gradient check),
+``claims``, ``figures``, and ``steps`` (one function per rule, what Snakemake runs).
 """
 
 from ...claims import Artefact
-from .experiments import *  # noqa: F401,F403  (the step functions the rules call)
-from .experiments import ImageSource  # noqa: F401
 
 ARTEFACTS = [
     Artefact(

@@ -13,15 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ...data.images import ImageSource  # noqa: E402
 from ...figures import mosaic, overlay  # noqa: E402
-from .experiments import (
-    DESCRIPTOR_NAMES,
-    RANKING_LABELS,
-    RANKINGS,
-    ImageSource,  # noqa: E402
-    crop_descriptors,
-    crop_thumbnails,
-)
+from .experiments import RANKING_LABELS, RANKINGS, crop_thumbnails  # noqa: E402
+from .table1 import DESCRIPTOR_NAMES, crop_descriptors  # noqa: E402
 
 RANKING_STYLE = {
     "sobol": ("tab:red", "-"),

@@ -1,5 +1,10 @@
 """CRAFT (Fel et al. 2023): crops, recursion, Sobol importance, implicit gradients of the
-concept attribution maps, and a tiny end-to-end run of the experiment functions."""
+concept attribution maps, and a tiny end-to-end run through the step functions Snakemake runs
+(``reference_impls.papers.craft.steps``)."""
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -7,8 +12,7 @@ import pytest
 import torch
 
 from reference_impls.claims import CLAIM_COLUMNS, RESULT_COLUMNS
-from reference_impls.data.base import ArrayImageDataset
-from reference_impls.data.procedural import build_taxonomy, generate_split
+from reference_impls.data import load_split, prepare_dataset
 from reference_impls.methods import make_extractor
 from reference_impls.methods.craft import (
     Craft,
@@ -20,16 +24,15 @@ from reference_impls.methods.craft import (
     random_crop_boxes,
     random_crops,
 )
-from reference_impls.models import SmallCNN, record_layers
-from reference_impls.papers import craft as P
-from reference_impls.papers.craft import figures as PF
+from reference_impls.models import (
+    extract_activations,
+    record_layers,
+    save_activations,
+    save_checkpoint,
+)
+from reference_impls.papers.craft import experiments, steps
 
-torch.set_num_threads(1)
-
-
-def tiny_model(n_classes=3, seed=0):
-    torch.manual_seed(seed)
-    return SmallCNN(n_classes, widths=(4, 6, 8, 12)).eval()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------ crops
@@ -145,8 +148,8 @@ def test_sobol_importance_of_an_additive_head_matches_the_analytic_indices():
     np.testing.assert_array_equal(tcav, [1.0, 0.0, 0.0])  # sign of w_i . v
 
 
-def test_layer_head_and_pooling_shortcut_are_exact():
-    model = tiny_model()
+def test_layer_head_and_pooling_shortcut_are_exact(tiny_model):
+    model = tiny_model
     x = torch.rand(4, 3, 16, 16)
     with torch.no_grad(), record_layers(model, ["stage3", "stage4"]) as store:
         logits = model(x)
@@ -155,16 +158,16 @@ def test_layer_head_and_pooling_shortcut_are_exact():
         torch.testing.assert_close(LayerHead(model, "stage3")(a3.permute(0, 2, 3, 1)), logits)
     rng = np.random.default_rng(0)
     U, W = rng.random((4, 2, 2, 3)).astype(np.float32), rng.random((3, 12)).astype(np.float32)
-    assert P.pool_exact(LayerHead(model, "stage4"), U, W)
-    assert not P.pool_exact(LayerHead(model, "stage3"), U, W[:, :8])
+    assert experiments.pool_exact(LayerHead(model, "stage4"), U, W)
+    assert not experiments.pool_exact(LayerHead(model, "stage3"), U, W[:, :8])
 
 
 # --------------------------------------------------------------- implicit differentiation
 
 
 @pytest.mark.parametrize("pool", ["coefficients", "activations"])
-def test_attribution_map_gradients_match_finite_differences(pool):
-    model = tiny_model(seed=1)
+def test_attribution_map_gradients_match_finite_differences(pool, model_factory):
+    model = model_factory(seed=1)
     images = torch.rand(6, 3, 16, 16)
     crops, _ = random_crops(images, n_crops=8, seed=0)
     with torch.no_grad(), record_layers(model, ["stage4"]) as store:
@@ -195,118 +198,138 @@ def test_transform_gradient_matches_finite_differences_at_the_nnls_layer():
         assert float((g * direction).sum()) == pytest.approx(float(fd[0, i]) / 2e-6, abs=1e-7)
 
 
-# ------------------------------------------------------------------- tiny end-to-end run
+# ------------------------------------------------------- tiny end-to-end run through steps.*
+
+
+class Files(list):
+    """What Snakemake hands a script as ``input`` / ``output``: a list with named entries."""
+
+    def __init__(self, *paths, **named):
+        super().__init__(
+            [str(p) for p in paths] + [str(v) for v in named.values() if not isinstance(v, list)]
+        )
+        self.__dict__.update(named)
 
 
 @pytest.fixture(scope="module")
-def tiny_parts():
-    train_cls, _, _ = build_taxonomy(2, 1, 1)
-
-    def split(n, seed):
-        arr = generate_split(train_cls, n, image_size=24, seed=seed)
-        images = arr.pop("images").astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-        labels = arr.pop("labels")
-        return ArrayImageDataset(images, labels, [c.name for c in train_cls], ground_truth=arr)
-
-    return split(40, 0), split(24, 1), tiny_model(n_classes=len(train_cls), seed=2)
-
-
-def test_pipeline_end_to_end(tiny_parts, tmp_path):
-    train, test, model = tiny_parts
-    crops = P.extract_class_crops(
-        model,
-        train,
-        ["stage3", "stage4"],
-        images_per_class=12,
-        crops_per_image=10,
-        seed=0,
-        batch_size=64,
+def tiny_foundation(tmp_path_factory, model_factory):
+    """What the foundation rules would make, at toy size: a procedural dataset (2 classes,
+    24 px), a checkpoint of a tiny untrained CNN, the stage4 cache of the test split."""
+    root = tmp_path_factory.mktemp("craft")
+    spec = dict(
+        kind="procedural",
+        image_size=24,
+        n_train=60,
+        n_test=40,
+        n_probe=4,
+        n_superclasses=2,
+        train_per_super=1,
+        probe_per_super=1,
     )
-    n = 12 * 10 * len(train.classes)
+    prepare_dataset("tiny", spec, root / "data", seed=0)
+    manifest = root / "data" / "manifest.json"
+    model = model_factory(n_classes=2, seed=2)
+    checkpoint = root / "checkpoint.pt"
+    save_checkpoint(checkpoint, model, "small_cnn", 2, {"widths": [4, 6, 8, 12]}, spec={})
+    out = extract_activations(model, load_split(manifest, "test"), ["stage4"], progress=False)
+    cache = root / "stage4.npz"
+    save_activations(cache, out["layers"]["stage4"], out["logits"], out["labels"], out["indices"])
+    return SimpleNamespace(manifest=manifest, checkpoint=checkpoint, cache=cache, out=root)
+
+
+def craft_config(**overrides):
+    """The craft section as the workflow sees it: the schema fills every default."""
+    from snakemake.utils import validate
+
+    cfg = dict(
+        model="tiny",
+        layer="stage4",
+        sub_layer="stage3",
+        cam_layer="stage2",
+        images_per_class=12,
+        n_concepts=4,
+        n_subconcepts=2,
+        sobol_design=16,
+        n_mistakes=2,
+        localisation_images=3,
+        intruder_trials=5,
+        **overrides,
+    )
+    validate(cfg, str(ROOT / "workflow" / "schemas" / "craft.schema.yaml"))
+    return cfg
+
+
+def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
+    f, log = tiny_foundation, logging.getLogger("test")
+    cfg = craft_config()
+    d = f.out
+    params = SimpleNamespace(cfg=cfg, seed=0, device="cpu", dataset="tiny")
+    run = lambda step, inp, out, **extra: step(
+        inp, out, SimpleNamespace(**{**vars(params), **extra}), log
+    )
+
+    run(steps.crops, Files(manifest=f.manifest, checkpoint=f.checkpoint), Files(d / "crops.npz"))
+    with np.load(d / "crops.npz") as data:
+        crops = dict(data)
+    n = 12 * 10 * 2
     assert crops["acts/stage4"].shape == (n, 12) and crops["acts/stage3"].shape == (n, 8)
     assert int(crops["crop_size"]) == crop_size_for(24)
     np.testing.assert_allclose(crops["regions"].sum(1), 1.0, rtol=1e-5)
-    again = P.extract_class_crops(
-        model,
-        train,
-        ["stage3", "stage4"],
-        images_per_class=12,
-        crops_per_image=10,
-        seed=0,
-        batch_size=16,
-    )
-    np.testing.assert_array_equal(again["image"], crops["image"])
-    np.testing.assert_allclose(again["acts/stage4"], crops["acts/stage4"], rtol=1e-5, atol=1e-6)
+    run(steps.concepts, Files(crops=d / "crops.npz"), Files(d / "concepts.npz"))
+    with np.load(d / "concepts.npz") as data:
+        concepts = dict(data)
+    assert concepts["bank"].shape == (2, 4, 12) and concepts["sub_bank"].shape == (2, 4, 2, 8)
 
-    concepts = P.fit_class_concepts(
-        crops, "stage4", "stage3", n_concepts=4, n_subconcepts=2, seed=0
-    )
-    assert concepts["bank"].shape == (len(train.classes), 4, 12)
-    assert concepts["sub_bank"].shape == (len(train.classes), 4, 2, 8)
-
-    with torch.no_grad(), record_layers(model, ["stage4"]) as store:
-        logits = model(torch.as_tensor(test.images)).numpy()
-        maps = store["stage4"].numpy()
-    banks = {
-        "nmf": P.nmf_banks(concepts),
-        "pca": P.extractor_banks(
-            crops["acts/stage4"], crops["label"], "pca", 4, seed=0, tag="craft"
-        ),
-    }
-    imps, curves = zip(
-        *(
-            P.importance_and_fidelity(
-                b, maps, test.targets, model, "stage4", sobol_design=16, bank_name=name
-            )
-            for name, b in banks.items()
+    for bank, extractor, source in (("nmf", None, "concepts.npz"), ("pca", "pca", "crops.npz")):
+        run(
+            steps.fidelity,
+            Files(bank=d / source, activations=f.cache, checkpoint=f.checkpoint),
+            Files(importance=d / f"importance_{bank}.csv", curves=d / f"curves_{bank}.csv"),
+            bank=bank,
+            extractor=extractor,
         )
+    curves = [d / f"curves_{b}.csv" for b in ("nmf", "pca")]
+    run(
+        steps.fig6,
+        Files(curves=curves),
+        Files(fig6=d / "fig6.png", figF=d / "figF.png", auc=d / "auc.csv"),
     )
-    curves = pd.concat(curves)
-    auc = P.fidelity_auc(curves)
-    assert len(auc) == 2 * 2 * len(P.RANKINGS) and auc["auc"].notna().all()
-    # every curve starts (deletion) or ends (insertion) at the full reconstruction's score
-    nmf = curves[(curves["bank"] == "nmf") & (curves["class"] == 0)]
+    auc = pd.read_csv(d / "auc.csv")
+    assert len(auc) == 2 * 2 * len(experiments.RANKINGS) and auc["auc"].notna().all()
+    nmf = pd.read_csv(curves[0])
+    nmf = nmf[nmf["class"] == 0]
     starts = nmf[(nmf["kind"] == "deletion") & (nmf["step"] == 0)]["score"]
     ends = nmf[(nmf["kind"] == "insertion") & (nmf["step"] == 4)]["score"]
     np.testing.assert_allclose(starts.to_numpy(), ends.to_numpy(), rtol=1e-5)
 
-    table1 = P.table1_proxy(concepts, crops, n_trials=5, seed=0)
+    common = dict(crops=d / "crops.npz", concepts=d / "concepts.npz", manifest=f.manifest)
+    run(steps.fig4, Files(**common, importance=d / "importance_nmf.csv"), Files(d / "fig4.png"))
+    run(
+        steps.fig5,
+        Files(**common, activations=f.cache, checkpoint=f.checkpoint),
+        Files(fig5=d / "fig5.png", gradients=d / "gradients.csv"),
+    )
+    assert pd.read_csv(d / "gradients.csv")["rel_error"].max() < 1e-5
+    run(steps.localisation, Files(**common, checkpoint=f.checkpoint), Files(d / "loc.csv"))
+    assert len(pd.read_csv(d / "loc.csv")) == 4 * 2
+    run(steps.table1, Files(**common), Files(d / "table1.csv"))
+    table1 = pd.read_csv(d / "table1.csv")
     assert set(table1["experiment"]) == {"intruder", "binary_choice", "purity"}
     assert table1["value"].between(0, 1).all()
 
-    source = P.ImageSource(test)
-    loc = P.class_localisation(
-        model,
-        source,
-        test.ground_truth["part_masks"],
-        test.targets,
-        concepts,
-        "stage4",
-        "stage2",
-        per_class=3,
+    run(
+        steps.claims,
+        Files(
+            auc=d / "auc.csv",
+            curves=curves,
+            importance=[d / f"importance_{b}.csv" for b in ("nmf", "pca")],
+            gradients=d / "gradients.csv",
+            table1=[d / "table1.csv"],
+            localisation=[d / "loc.csv"],
+        ),
+        Files(results=d / "results.csv", claims=d / "claims.csv"),
     )
-    assert len(loc) == 4 * len(train.classes)
-    grads = P.gradient_check_table(model, source, test.targets, concepts, "stage4")
-    assert grads["rel_error"].max() < 1e-5
-
-    out = P.explain_mistakes(
-        model,
-        source,
-        maps,
-        logits,
-        test.targets,
-        concepts,
-        crops,
-        P.ImageSource(train),
-        "stage4",
-        "stage4",
-        n_images=2,
-        sobol_design=16,
-    )
-    k = len(out["index"])
-    assert out["cams"].shape == (k, 2, 24, 24) and out["gradcam"].shape == (k, 24, 24)
-
-    claims = P.craft_claims(auc, table1, loc, grads)
+    claims = pd.read_csv(d / "claims.csv")
     assert list(claims.columns) == CLAIM_COLUMNS
     assert {
         "nmf_deletion_sobol_vs_tcav",
@@ -315,36 +338,19 @@ def test_pipeline_end_to_end(tiny_parts, tmp_path):
         "implicit_gradients_match_fd",
         "subconcepts_purer_than_parent",
     } <= set(claims["claim_id"])
-    assert claims["holds"].map(type).eq(bool).all()
-    results = P.craft_results(
-        auc,
-        table1,
-        loc,
-        grads,
-        pd.concat(imps),
-        dataset="tiny",
-        model="tiny",
-        layer="stage4",
-        sub_layer="stage3",
-        seed=0,
-    )
+    assert claims["holds"].isin([True, False]).all()
+    results = pd.read_csv(d / "results.csv")
     assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert all((d / p).stat().st_size > 0 for p in ("fig4.png", "fig5.png", "fig6.png"))
 
-    PF.plot_concepts_by_importance(
-        crops, concepts, imps[0], P.ImageSource(train), train.classes, tmp_path / "fig4.png"
-    )
-    PF.plot_fidelity(curves, auc, ["nmf", "pca"], tmp_path / "fig6.png", "tiny")
-    if k:
-        PF.plot_attribution_maps(
-            out["images"],
-            out["true"],
-            out["pred"],
-            out["gradcam"],
-            out["cams"],
-            out["concepts"],
-            out["crops"],
-            train.classes,
-            tmp_path / "fig5.png",
-            importances=out["importance"],
-        )
-    assert all((tmp_path / f).stat().st_size > 0 for f in ("fig4.png", "fig6.png"))
+
+def test_crops_do_not_depend_on_the_batch_size(tiny_foundation):
+    from reference_impls.models import load_checkpoint
+
+    model = load_checkpoint(tiny_foundation.checkpoint)
+    train = load_split(tiny_foundation.manifest, "train")
+    kw = dict(images_per_class=6, crops_per_image=5, seed=0)
+    a = experiments.extract_class_crops(model, train, ["stage4"], batch_size=64, **kw)
+    b = experiments.extract_class_crops(model, train, ["stage4"], batch_size=8, **kw)
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_allclose(a["acts/stage4"], b["acts/stage4"], rtol=1e-5, atol=1e-6)
