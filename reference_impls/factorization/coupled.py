@@ -13,6 +13,7 @@ examples-as-rows must be transposed before :meth:`CoupledNMF.fit`.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
@@ -48,13 +49,45 @@ def project_rows_to_simplex(F: torch.Tensor) -> torch.Tensor:
     return (F - theta).clamp(min=0)
 
 
-def group_norm(F: torch.Tensor, eps: float) -> torch.Tensor:
-    """Smoothed ``||F||_{1,2}`` of Eq. 3: ``sum_n (sqrt(||F[:, n]||^2 + eps^2) - eps)``.
+def group_membership(groups, n: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """One-hot ``(N, G)`` membership of the examples in the groups of Eq. 3.
 
-    Read as the group lasso with one group per example (column); the paper's text leaves
-    the grouping to its released code, which is not available here.
+    ``groups`` is None (one group per example) or N integer labels: examples with the same
+    label form one group (a partition of the N columns of ``F``).
     """
-    return torch.sum(torch.sqrt(torch.sum(F * F, dim=0) + eps * eps) - eps)
+    if groups is None:
+        return torch.eye(n, dtype=dtype, device=device)
+    labels = torch.as_tensor(np.asarray(groups)).reshape(-1)
+    if labels.numel() != n:
+        raise ValueError(
+            f"groups has {labels.numel()} labels but F has {n} examples (columns): give one "
+            f"group label per example"
+        )
+    if labels.dtype.is_floating_point and not torch.equal(labels, labels.round()):
+        raise ValueError("groups must hold integer group labels, one per example")
+    _, inverse = torch.unique(labels, return_inverse=True)
+    return torch.nn.functional.one_hot(inverse.long()).to(dtype=dtype, device=device)
+
+
+def group_norm(F: torch.Tensor, eps: float, groups=None) -> torch.Tensor:
+    """Smoothed ``||F||_{1,2}`` of Eq. 3 over groups of examples.
+
+    ``groups`` (N labels, see :func:`group_membership`) partitions the examples as in the
+    group lasso the paper cites (Kim, Monteiro & Park): ``sum_g sum_i (sqrt(||F[i, cols_g]||^2
+    + eps^2) - eps)``, so a group of examples uses few latent factors and whole blocks
+    ``F[i, cols_g]`` vanish. ``groups=None`` keeps the older reading of one group per example
+    (``sum_n ||F[:, n]||_2``), which with unit-L1 rows concentrates each factor on few
+    examples instead. ``groups`` may also be a precomputed ``(N, G)`` one-hot tensor.
+    """
+    if groups is None:
+        return torch.sum(torch.sqrt(torch.sum(F * F, dim=0) + eps * eps) - eps)
+    if isinstance(groups, torch.Tensor) and groups.ndim == 2:
+        member = groups.to(F)
+    else:
+        member = group_membership(groups, F.shape[1], F.dtype, F.device)
+    if member.shape[0] != F.shape[1]:
+        raise ValueError(f"groups has {member.shape[0]} rows but F has {F.shape[1]} columns")
+    return torch.sum(torch.sqrt((F * F) @ member + eps * eps) - eps)
 
 
 def total_variation(F: torch.Tensor, eps: float) -> torch.Tensor:
@@ -91,7 +124,7 @@ class CoupledNMF(BaseEstimator):
     the paper's optional constraint (this breaks monotonicity, as in the paper).
 
     ``"group_sparse"`` (Eq. 3): data terms ``+ lambda_F ||F||_{1,2}`` (see :func:`group_norm`)
-    with unit-L1 rows of ``F``. ``"tv_ortho"`` (Eq. 4): data terms ``+ lambda_tv TV(F) +
+    with unit-L1 rows of ``F``; ``groups`` gives the grouping of the examples. ``"tv_ortho"`` (Eq. 4): data terms ``+ lambda_tv TV(F) +
     lambda_ortho tr(F^T S F)`` with unit-L1 rows of ``F``. For both, ``F`` takes projected
     gradient steps with backtracking on the row simplices and ``P_i``, ``O_j`` take the
     chosen solver's updates, so the (eps-smoothed) objective never increases.
@@ -115,6 +148,10 @@ class CoupledNMF(BaseEstimator):
     max_iter : int, default=200
     tol : float, default=1e-4
         Stop when the objective changes by less than ``tol`` times its value.
+    groups : array of N int labels or None, default=None
+        Eq. 3 only: the partition of the examples the group norm sums over (the cited
+        group lasso groups examples, so a group uses few factors). None: one group per
+        example (the older reading; see :func:`group_norm`).
     smoothing : float, default=1e-3
         eps of the smoothed group norm and TV, relative to the mean row entry ``1 / N``.
     random_state, device, dtype
@@ -139,6 +176,7 @@ class CoupledNMF(BaseEstimator):
         lambda_ortho=1e-2,
         unit_norm=False,
         solver="mu",
+        groups=None,
         max_iter=200,
         tol=1e-4,
         smoothing=1e-3,
@@ -175,7 +213,7 @@ class CoupledNMF(BaseEstimator):
     # ---------------------------------------------------------------- penalty on F
     def _f_penalty(self, F: torch.Tensor, lam, eps: float) -> torch.Tensor:
         if self.variant == "group_sparse":
-            return lam["lambda_F"] * group_norm(F, eps)
+            return lam["lambda_F"] * group_norm(F, eps, self._member)
         return lam["lambda_tv"] * total_variation(F, eps) + lam[
             "lambda_ortho"
         ] * soft_orthogonality(F)
@@ -235,6 +273,14 @@ class CoupledNMF(BaseEstimator):
         if simplex:
             ridge = [0.0] * len(mats)
         eps = lam["smoothing"] / N
+        if self.groups is not None and self.variant != "group_sparse":
+            raise ValueError(
+                f"groups is used by variant='group_sparse' (Eq. 3) only; got variant="
+                f"{self.variant!r} with groups given: drop groups or change the variant"
+            )
+        self._member = None
+        if self.variant == "group_sparse" and self.groups is not None:
+            self._member = group_membership(self.groups, N, torch.float64, device)
 
         g = torch_generator(self.random_state)
         sq = [frobenius_sq(M) for M in mats]
@@ -341,6 +387,7 @@ class CoupledNMF(BaseEstimator):
 
 __all__ = [
     "CoupledNMF",
+    "group_membership",
     "group_norm",
     "project_rows_to_simplex",
     "soft_orthogonality",
