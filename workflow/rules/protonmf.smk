@@ -20,6 +20,13 @@ if PROTONMF_CFG is not None:
         return [f"{PROTONMF_OUT}/{m}/protopnet_seed{s}.csv" for m in PROTONMF_MODELS
                 for s in PROTONMF_SEEDS]
 
+    def protonmf_run_cfg():
+        """The keys one ProtoPNet run reads (the seed list is not one: adding a seed must
+        not rerun the others)."""
+        cfg = section("protonmf", "protopnet", "solver", "max_iter", "tol")
+        cfg["protopnet"] = {k: v for k, v in cfg["protopnet"].items() if k != "seeds"}
+        return cfg
+
     def protonmf_report(name, slug):
         return report(f"{PROTONMF_OUT}/{name}", caption=paper_caption("protonmf", slug),
                       category="protonmf")
@@ -185,7 +192,7 @@ if PROTONMF_CFG is not None:
             table=f"{PROTONMF_OUT}/{{model}}/protopnet_seed{{seed}}.csv",
             states=f"{PROTONMF_OUT}/{{model}}/protopnet_seed{{seed}}.pt",
         params:
-            cfg=section("protonmf", "protopnet", "solver", "max_iter", "tol"),
+            cfg=protonmf_run_cfg(),
             stages=PROTONMF_CFG["trained_stages"],
             seed=lambda wc: int(wc.seed),
             model="{model}",
@@ -237,7 +244,7 @@ if PROTONMF_CFG is not None:
             figure=protonmf_report("fig2_protopnet_vs_nmf_cycles.png", "fig2"),
             table=f"{PROTONMF_OUT}/fig2_stability.csv",
         params:
-            cfg=section("protonmf", "protopnet", "solver", "max_iter", "tol", *PROTONMF_FIGS),
+            cfg=dict(protonmf_run_cfg(), **section("protonmf", *PROTONMF_FIGS)),
             stages=PROTONMF_CFG["trained_stages"],
             seed=PROTONMF_SEEDS[0],
         log:

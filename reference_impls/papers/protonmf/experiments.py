@@ -129,6 +129,16 @@ def random_bank(p, D, scale, seed) -> np.ndarray:
     return scale * np.abs(np.random.default_rng(seed).standard_normal((p, D)))
 
 
+def random_residuals(p, weight, classes, seed) -> np.ndarray:
+    """Eq. 5's residual of each class's head row on p random prototypes (the control):
+    (len(classes), D)."""
+    rows = []
+    for c in classes:
+        bank = random_bank(p, weight.shape[1], 1.0, derive_seed(seed, PAPER, "rand", p, c))
+        rows.append(residual_prototype(weight[c], head_coefficients(bank, weight[c]), bank))
+    return np.stack(rows)
+
+
 # ------------------------------------------------------------------ Table 3 / Fig. 5 / Table 4
 def bootstrap(values_fn, n, n_boot, seed):
     """95% percentile interval of ``values_fn(idx)`` over resampled test images."""
@@ -155,21 +165,7 @@ def table3(fits, test, weight, bias, model_name, seed, n_boot) -> pd.DataFrame:
     acc_orig = (test["logits"].argmax(1) == y).mean()
     rows = []
     for p, est in fits.items():
-        ctrl = np.stack(
-            [
-                residual_prototype(
-                    weight[c],
-                    head_coefficients(
-                        rb := random_bank(
-                            p, G.shape[1], 1.0, derive_seed(seed, PAPER, "rand", p, c)
-                        ),
-                        weight[c],
-                    ),
-                    rb,
-                )
-                for c in est.classes_
-            ]
-        )
+        ctrl = random_residuals(p, weight, est.classes_, seed)
         variants = {
             v: est.decision_function(G, v)
             for v in ("nmf_only", "residual_only", "exact", "augmented")
@@ -211,22 +207,8 @@ def fig5_table(fits, weight, seed, model_name) -> pd.DataFrame:
     prototypes (control), and how many classes have an Eq. 8 balance below 0.1."""
     rows = []
     for p, est in fits.items():
-        ctrl = [
-            np.linalg.norm(
-                residual_prototype(
-                    weight[c],
-                    head_coefficients(
-                        rb := random_bank(
-                            p, weight.shape[1], 1.0, derive_seed(seed, PAPER, "rand", p, c)
-                        ),
-                        weight[c],
-                    ),
-                    rb,
-                )
-            )
-            / np.linalg.norm(weight[c])
-            for c in est.classes_
-        ]
+        R = random_residuals(p, weight, est.classes_, seed)
+        ctrl = np.linalg.norm(R, axis=1) / np.linalg.norm(weight[est.classes_], axis=1)
         rows.append(
             dict(
                 model=model_name,
