@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 PROFILE ?= default
+# Threads and resources of a config profile: workflow/profiles/<profile>/ when it exists.
+WORKFLOW_PROFILE := --workflow-profile $(if $(wildcard workflow/profiles/$(PROFILE)/config.yaml),workflow/profiles/$(PROFILE),none)
+SMK_CONFIG := --config profile=$(PROFILE)
 
 .PHONY: setup reproduce test check update-expected report dry-run lint clean-results
 
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --printshellcmds --show-failed-logs
+	$(BIN)/snakemake --cores $(CORES) $(WORKFLOW_PROFILE) --printshellcmds --show-failed-logs $(SMK_CONFIG)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -30,16 +33,16 @@ update-expected: $(STAMP)
 	$(BIN)/python -m reference_impls.regression update --profile $(PROFILE)
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores 1 --config profile=$(PROFILE) --report results/$(PROFILE)/report.html
+	$(BIN)/snakemake --cores 1 $(WORKFLOW_PROFILE) --report results/$(PROFILE)/report.html $(SMK_CONFIG)
 
 dry-run: $(STAMP)
-	$(BIN)/snakemake -n --cores 1 --config profile=$(PROFILE)
+	$(BIN)/snakemake -n --cores 1 $(WORKFLOW_PROFILE) $(SMK_CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/snakemake --lint --config profile=$(PROFILE)
+	$(BIN)/python .ci/snakemake_lint.py $(WORKFLOW_PROFILE) $(SMK_CONFIG)
 
 clean-results:
 	rm -rf results/$(PROFILE) .snakemake

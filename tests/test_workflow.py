@@ -1,6 +1,7 @@
 """Config validation and the Snakemake DAG of both profiles (dry runs need no data)."""
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,18 @@ def test_dry_run_rejects_a_bad_key_and_a_dangling_reference(tmp_path):
     dangling.write_text("models:\n  cnn_parts:\n    dataset: cifar7\n")
     code, out = _dry_run("--configfile", str(dangling))
     assert code != 0 and "models.cnn_parts.dataset: 'cifar7'" in out
+
+
+def test_workflow_profiles_hold_threads_and_resources():
+    """Threads and resources come from workflow/profiles/<name>/ (passed by the Makefile),
+    not from the rules: without a profile every CRAFT job runs on one thread."""
+    code, out = _dry_run(
+        "--cores", "4", "--workflow-profile", "workflow/profiles/full", "--config", "profile=full"
+    )
+    assert code == 0, out[-3000:]
+    crops = re.search(r"rule craft_crops:\n((?:    .*\n)+)", out).group(1)
+    assert "threads: 4" in crops and "gpu=1" in crops and "mem_mb=32000" in crops
+    code, out = _dry_run("--cores", "4", "--workflow-profile", "none", "--config", "profile=full")
+    assert code == 0, out[-3000:]
+    crops = re.search(r"rule craft_crops:\n((?:    .*\n)+)", out).group(1)
+    assert "threads:" not in crops and "gpu=1" not in crops
