@@ -106,56 +106,108 @@ def tiny_setup():
     test = np.maximum(rng.standard_normal((45, 16, 4, 4)), 0).astype(np.float32)
     labels = np.arange(45) % 3
     attrs = np.stack([labels == 0, (np.arange(45) // 3) % 2 == 0], 1).astype(int)
-    return model, train, test, labels, attrs
+    masks = rng.integers(0, 6, size=(45, 8, 8))
+    data = compare.EvalData(
+        acts=test,
+        labels=labels,
+        attributes=attrs,
+        model=model,
+        layer="stage4",
+        probe_acts=test[::-1].copy(),
+        probe_labels=labels,
+        probe_attributes=attrs[::-1].copy(),
+        part_masks=masks,
+        reference=compare.fit_rows(train, 300),
+    )
+    return train, data
 
 
 def test_fit_and_evaluate_and_collect(tiny_setup):
-    model, train, test, labels, attrs = tiny_setup
-    fits = []
-    for name, rank, seed in [
-        ("nmf", 4, 0),
-        ("nmf", 4, 1),
-        ("nmf", 2, 0),
-        ("pca", 4, 0),
-        ("pca", 4, 1),
-    ]:
-        res = compare.fit_and_evaluate(
-            name,
-            {},
-            train,
-            test,
-            labels,
-            attrs,
-            model,
-            n_components=rank,
-            seed=seed,
-            n_fit_rows=500,
-            n_stability_rows=200,
-            evaluate=rank == 4,
-            n_fidelity_per_class=5,
-            n_design=8,
-        )
-        fits.append({**res, "meta": {"method": name, "n_components": rank, "seed": seed}})
+    train, data = tiny_setup
+    plan = {
+        "main_rank": 4,
+        "seeds": [0, 1],
+        "rank_sweep": [2],
+        "n_folds": 2,
+        "n_fit_rows": 400,
+        "n_stability_rows": 200,
+        "eval": {"n_fidelity_per_class": 5, "n_design": 8, "n_distribution_rows": 300},
+    }
+    fits, folds = [], {}
+    for name in ("nmf", "pca", "random"):
+        run = compare.run_method(name, {}, train, data, plan)
+        assert sorted(run["fits"]) == [(2, 0), (4, 0), (4, 1)]
+        folds[name] = run["folds"]
+        for (rank, seed), res in run["fits"].items():
+            fits.append({**res, "meta": {"method": name, "n_components": rank, "seed": seed}})
     scores = fits[0]["scores"]
-    assert set(scores) == {
-        "reconstruction_error",
-        "deletion_auc",
-        "insertion_auc",
-        "attribute_svm_accuracy",
-        "bona_accuracy",
-        "fit_seconds",
+    assert set(scores) == set(compare.SCALAR_METRICS) - {
+        "cka_stability_seeds",
+        "cka_stability_ranks",
+        "dictionary_stability",
+        "fold_stability",
     }
     assert 0 < scores["reconstruction_error"] < 1
+    assert 0 <= scores["part_alignment_iou"] <= 1
     assert set(fits[2]["scores"]) == {"fit_seconds"}  # rank-sweep fit: stability only
-    long = compare.collect_metrics(fits, 4, {"dataset": "d", "model": "m", "layer": "l"})
+    long = compare.collect_metrics(fits, 4, {"dataset": "d", "model": "m", "layer": "l"}, folds)
     nmf = long[long.method == "nmf"].set_index(["seed", "metric"])["value"]
     assert 0 < nmf[("all", "cka_stability_seeds")] <= 1
     assert 0 < nmf[("all", "cka_stability_ranks")] <= 1
     assert nmf[("all", "dictionary_stability")] <= 1
+    assert 0 < nmf[("all", "fold_stability")] <= 1
     pca = long[long.method == "pca"].set_index(["seed", "metric"])["value"]
     assert pca[("all", "dictionary_stability")] == pytest.approx(1, abs=1e-4)  # deterministic
-    md = compare.summary_markdown(long)
-    assert md.count("**") >= 2 and "| nmf |" in md and "reconstruction_error ↓" in md
+    pairs = compare.stability_pairs(fits, 4, folds)
+    assert set(pairs["pair"]) == {"0-1"}  # 2 seeds, 2 folds: one pair each
+    sep = compare.separation_table(long, pairs, control="random")
+    assert set(sep["verdict"]) <= {"separates", "does not separate", "control better"}
+    rec = sep.set_index("metric").loc["reconstruction_error"]
+    assert rec["verdict"] == "separates" and rec["effect"] > 0  # lower-is-better, signed
+    md = compare.summary_markdown(long, sep)
+    assert "| metric | nmf | pca | random |" in md and "| reconstruction_error ↓ |" in md
+
+
+def _long(values: dict, metric="m_high", seeds=("0", "1", "2")):
+    rows = [
+        {"method": method, "seed": s, "metric": metric, "value": v[i]}
+        for method, v in values.items()
+        for i, s in enumerate(seeds)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_separation_verdicts_follow_the_paired_interval(monkeypatch):
+    monkeypatch.setitem(compare.SCALAR_METRICS, "m_high", True)
+    monkeypatch.setitem(compare.SCALAR_METRICS, "m_low", False)
+    control = [0.50, 0.52, 0.51]
+    sep = compare.separation_table(
+        _long({"good": [0.60, 0.61, 0.62], "random_control": control})
+    ).iloc[0]
+    assert sep["verdict"] == "separates"
+    assert sep["effect"] == pytest.approx(0.1) and sep["effect_low"] == pytest.approx(0.09)
+    sep = compare.separation_table(
+        _long({"meh": [0.49, 0.56, 0.51], "random_control": control})
+    ).iloc[0]
+    assert sep["verdict"] == "does not separate"  # interval [-0.01, 0.04] straddles 0
+    sep = compare.separation_table(
+        _long({"bad": [0.60, 0.61, 0.62], "random_control": control}, metric="m_low")
+    ).iloc[0]
+    assert sep["verdict"] == "control better" and sep["effect"] == pytest.approx(-0.1)
+
+
+def test_metric_agreement_orients_each_metric(monkeypatch):
+    monkeypatch.setitem(compare.SCALAR_METRICS, "m_high", True)
+    monkeypatch.setitem(compare.SCALAR_METRICS, "m_low", False)
+    vals = {"a": [1.0], "b": [2.0], "c": [3.0]}
+    long = pd.concat(
+        [
+            _long(vals, "m_high", seeds=("0",)),
+            _long({k: [-v[0]] for k, v in vals.items()}, "m_low", seeds=("0",)),
+        ]
+    )
+    tau = compare.metric_agreement(long)
+    assert tau.loc["m_high", "m_low"] == pytest.approx(1.0)  # same ranking once oriented
 
 
 def _metrics_frame():
@@ -346,4 +398,4 @@ def test_a_method_added_by_config_alone_enters_the_dag(tmp_path):
         text=True,
     )
     assert run.returncode == 0, run.stdout[-2000:]
-    assert "results/default/compare/fits/my_method/r10_s0.npz" in run.stdout
+    assert "results/default/compare/runs/my_method/r10_s0.npz" in run.stdout

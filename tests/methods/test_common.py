@@ -32,8 +32,42 @@ _FLOAT32_ORDER = (
     "float32 compute by design: BLAS blocks rows differently when they are permuted or "
     "batched, so outputs differ by ~1 ulp, above the check's rtol=1e-7 (flaky: may xpass)"
 )
+_PROTONMF_TODO = (
+    "methods/protonmf.py (ProtoNMF's file) does not use methods.base.ExtractorMixin yet: "
+    "no validate_data in fit/transform"
+)
+_PROTONMF_Y = (
+    "NotFittedError after fit: with the check's y, fit builds per-class banks and a later "
+    "call finds no components_ (to be investigated in methods/protonmf.py)"
+)
 # class path -> {check name: reason}
 EXPECTED_FAILURES = {
+    "reference_impls.methods.protonmf:ProtoNMF": {
+        **{
+            c: _PROTONMF_TODO
+            for c in (
+                "check_complex_data",
+                "check_estimator_sparse_array",
+                "check_estimator_sparse_matrix",
+                "check_estimator_sparse_tag",
+                "check_estimators_empty_data_messages",
+                "check_fit2d_predict1d",
+                "check_n_features_in_after_fitting",
+            )
+        },
+        **{
+            c: _PROTONMF_Y
+            for c in (
+                "check_dict_unchanged",
+                "check_estimators_dtypes",
+                "check_estimators_pickle",
+                "check_fit_idempotent",
+                "check_methods_sample_order_invariance",
+                "check_methods_subset_invariance",
+            )
+        },
+        "check_transformer_n_iter": "has max_iter but no n_iter_ (per-class NMF iterations)",
+    },
     "reference_impls.methods.baselines:PCAConcepts": {
         "check_methods_sample_order_invariance": _FLOAT32_ORDER,
         "check_methods_subset_invariance": _FLOAT32_ORDER,
