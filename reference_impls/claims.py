@@ -142,17 +142,62 @@ def _cell(value) -> str:
     return str(value).replace("|", "/").replace("\n", " ")
 
 
-def claims_markdown(ledger: pd.DataFrame) -> str:
-    """Per paper: each claim, the paper's number, ours, and whether it holds."""
+FRAGILE_REL = 0.05  # default margin, relative, under which a claim is fragile (tolerances.yaml)
+_THRESHOLD = re.compile(r"([<>]=?)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*%?\s*$")
+_INTERVAL = re.compile(r"\[\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\]")
+
+
+def _number(value):
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def fragile_claims(ledger: pd.DataFrame, rel: float = FRAGILE_REL) -> dict:
+    """``{(paper, claim_id): reason}`` for claims whose margin is inside the noise floor.
+
+    Readable only for claims that compare ``our_value`` with a number written at the end of
+    ``comparison`` (``"share choosing the sub-concept > 0.5"``): fragile when
+    ``|our_value - threshold| <= rel * max(|our_value|, |threshold|)`` or when the claim's
+    ``interval`` (``"seeds 0-2: [0.48, 0.55]"``) contains the threshold. Claims that compare
+    two measured quantities carry no threshold and are not judged here.
+    """
+    out = {}
+    for _, r in ledger.iterrows():
+        match = _THRESHOLD.search(str(r["comparison"]))
+        ours = _number(r["our_value"])
+        if match is None or ours is None:
+            continue
+        threshold = float(match.group(2))
+        margin = ours - threshold
+        interval = _INTERVAL.search(str(r.get("interval", "")))
+        if abs(margin) <= rel * max(abs(ours), abs(threshold)):
+            why = f"margin {margin:+.3g} to the threshold {threshold:g} is within {rel:.0%}"
+        elif interval and float(interval.group(1)) <= threshold <= float(interval.group(2)):
+            why = f"interval {interval.group(0)} contains the threshold {threshold:g}"
+        else:
+            continue
+        out[(r["paper"], r["claim_id"])] = why
+    return out
+
+
+def claims_markdown(ledger: pd.DataFrame, fragile_rel: float = FRAGILE_REL) -> str:
+    """Per paper: each claim, the paper's number, ours, whether it holds, and which claims
+    are fragile (margin inside the noise floor, :func:`fragile_claims`)."""
     lines = [
         "# Claims ledger",
         "",
         "Each paper's checkable claims regenerated at this profile's scale. A claim that "
-        "does not hold is a finding about the embedded analogue, explained in its note.",
+        "does not hold is a finding about the embedded analogue, explained in its note. "
+        "A fragile claim (holds marked with †) is one whose margin to its threshold is inside "
+        "the noise floor: another machine may flip it.",
         "",
     ]
     if ledger.empty:
         return "\n".join(lines + ["No paper rule has written claims yet.", ""])
+    fragile = fragile_claims(ledger, fragile_rel)
     for paper, rows in ledger.groupby("paper", sort=False):
         held = int(rows["holds"].astype(str).str.lower().eq("true").sum())
         lines += [
@@ -161,8 +206,12 @@ def claims_markdown(ledger: pd.DataFrame) -> str:
             "| claim | source | statement | paper | ours | comparison | holds | note |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
+        notes = []
         for _, r in rows.iterrows():
             holds = "yes" if str(r["holds"]).lower() == "true" else "**no**"
+            if (paper, r["claim_id"]) in fragile:
+                holds += " †"
+                notes.append(f"- † `{r['claim_id']}` is fragile: {fragile[(paper, r['claim_id'])]}")
             lines.append(
                 "| "
                 + " | ".join(
@@ -178,5 +227,5 @@ def claims_markdown(ledger: pd.DataFrame) -> str:
                 )
                 + f" | {holds} | {_cell(r['note']) if pd.notna(r['note']) else ''} |"
             )
-        lines.append("")
+        lines += [""] + (notes + [""] if notes else [])
     return "\n".join(lines)
