@@ -17,6 +17,15 @@ from reference_impls.metrics.cka import (
     minibatch_cka,
     minibatch_cka_from_batches,
 )
+from reference_impls.metrics.extraction import (
+    OutputAgreement,
+    code_sparsity,
+    concept_mufidelity,
+    frechet_distance,
+    ood_distance,
+    output_agreement,
+    wasserstein_1d,
+)
 from reference_impls.metrics.fidelity import (
     FidelityCurve,
     concept_deletion,
@@ -36,6 +45,7 @@ from reference_impls.metrics.importance import (
     tcav_scores,
     total_sobol_indices,
 )
+from reference_impls.metrics.parts import PartAlignment, concept_part_alignment
 from reference_impls.metrics.reconstruction import mean_relative_l2_error, relative_frobenius_error
 from reference_impls.metrics.stability import (
     PairwiseStability,
@@ -62,6 +72,15 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     # attributes.py, bona.py: mean cross-validated accuracy
     "attribute_svm_accuracy": True,
     "bona_accuracy": True,
+    # extraction.py (Fel et al. 2023 holistic set); output_agreement's scalar is .top1
+    "code_sparsity": True,
+    "frechet_distance": False,
+    "wasserstein_1d": False,
+    "ood_distance": False,
+    "output_agreement": True,
+    "concept_mufidelity": True,
+    # parts.py: the result's .mean_iou
+    "concept_part_alignment": True,
     # stability.py
     "dictionary_stability": True,
     "pairwise_stability": True,
@@ -98,6 +117,15 @@ __all__ = [
     "mean_relative_l2_error",
     "relative_frobenius_error",
     "PairwiseStability",
+    "OutputAgreement",
+    "code_sparsity",
+    "concept_mufidelity",
+    "frechet_distance",
+    "ood_distance",
+    "output_agreement",
+    "wasserstein_1d",
+    "PartAlignment",
+    "concept_part_alignment",
     "cka_stability",
     "dictionary_stability",
     "pairwise_stability",

@@ -75,7 +75,8 @@ def frechet_distance(A, A_hat) -> float:
 
 def wasserstein_1d(A, A_hat) -> float:
     """Mean over features of the 1-D Wasserstein-1 distance between the feature's values in
-    ``A`` and in ``A_hat`` (Interpreto's and Overcomplete's "FID"), each divided by the
+    ``A`` and in ``A_hat`` (Interpreto's and Overcomplete's "FID" after Fel et al. 2023),
+    each divided by the
     feature's standard deviation in ``A`` (features constant in ``A`` are compared raw).
     Computed exactly from sorted samples (equal row counts). Lower is better."""
     A, B = _matrix(A, "A"), _matrix(A_hat, "A_hat")
@@ -112,8 +113,9 @@ class OutputAgreement(NamedTuple):
 @torch.no_grad()
 def output_agreement(head, A_maps, A_hat_maps, batch_size: int = 512) -> OutputAgreement:
     """The model above the layer (``head``: channels-last activations -> logits) on the
-    activations and on their reconstruction: top-1 agreement and KL divergence (output-level
-    completeness, as in ConceptSHAP / FACE / SURF)."""
+    activations and on their reconstruction: top-1 agreement (higher is better) and KL
+    divergence (lower is better); output-level completeness as in ConceptSHAP (Yeh et al.
+    2020), FACE and SURF."""
     if np.shape(A_maps) != np.shape(A_hat_maps):
         raise ValueError(f"A {np.shape(A_maps)} and A_hat {np.shape(A_hat_maps)} differ in shape")
     agree, kls = [], []

@@ -51,7 +51,9 @@ def concept_part_alignment(U_maps, fractions) -> PartAlignment:
     ``fractions`` ``(N, h, w, R)`` from :func:`part_fractions`. Soft IoU of maps ``m`` and
     ``q``: ``sum min(m, q) / sum max(m, q)`` over all cells of all images. Each region gets at
     most one concept and vice versa; the score is the mean IoU over the ``min(r, R)`` matched
-    pairs. A random bank's maps spread over the object and background alike and score low.
+    pairs (Hungarian matching, Kuhn 1955; part protocol after FunnyBirds, Hesse et al.
+    2023). Higher is better: a random bank's maps spread over the object and background alike
+    and score low.
     """
     U = np.asarray(U_maps, dtype=np.float64)
     F = np.asarray(fractions, dtype=np.float64)
