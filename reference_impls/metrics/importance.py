@@ -36,6 +36,7 @@ __all__ = [
     "sobol_design",
     "jansen_total_indices",
     "total_sobol_indices",
+    "per_input_designs",
     "concept_sobol_importance",
     "tcav_scores",
     "gradient_input_importance",
@@ -144,6 +145,7 @@ def concept_sobol_importance(
     n_design: int = 32,
     scramble: bool = True,
     seed: int | None = 0,
+    design: str = "per_input",
     score: str = "logit",
     batch_size: int = 1024,
     device=None,
@@ -152,22 +154,48 @@ def concept_sobol_importance(
     """Total Sobol index of each concept (CRAFT, Fel et al. 2023, Sec. 3.3, Eq. 2).
 
     For every input, the head sees ``(U * M) W`` for the ``n_design (r + 2)`` masks
-    ``M in [0, 1]^r`` of :func:`sobol_design` (the same masks for every input, broadcast
-    over spatial axes) and the target score's total indices are estimated with the Jansen
-    estimator; the result is averaged over inputs (``reduce="mean"``, shape ``(r,)``) or
-    returned per input (``"none"``, ``(N, r)``). Higher means more important. Inputs whose
-    score does not vary under the masks (e.g. all-zero ``U``) get NaN, with a warning, and
-    are left out of the mean with a second warning.
+    ``M in [0, 1]^r`` of :func:`sobol_design` (broadcast over spatial axes) and the target
+    score's total indices are estimated with the Jansen estimator; the result is averaged
+    over inputs (``reduce="mean"``, shape ``(r,)``) or returned per input (``"none"``,
+    ``(N, r)``). Higher means more important. Inputs whose score does not vary under the
+    masks (e.g. all-zero ``U``) get NaN, with a warning, and are left out of the mean with a
+    second warning.
+
+    ``design="per_input"`` (default) draws an independently scrambled design for every input
+    (:func:`per_input_designs`), so the design's error averages out over inputs and the mean
+    index is unbiased for every concept. ``"shared"`` uses one design for all inputs (the
+    official code's choice): at small ``n_design`` a badly balanced pair of sequence
+    dimensions then biases one concept's index for every input alike (with ``n_design=32``
+    and r = 10, concept 4's index is multiplied by ~0.2 or ~1.7 depending on the seed;
+    ``benchmarks/sobol_design_size.py``).
     """
     problem = ConceptProblem(U, W, head, target, score=score, device=device, batch_size=batch_size)
-    sti = total_sobol_indices(
-        lambda masks: problem.masked_scores(masks.astype(np.float32)).T,
-        problem.r,
-        n_design,
-        scramble=scramble,
-        seed=seed,
-    )
+    r = problem.r
+    if design == "shared":
+        masks = sobol_design(r, n_design, scramble=scramble, seed=seed)
+    elif design == "per_input":
+        if not scramble:
+            raise ValueError(
+                "design='per_input' needs scramble=True (unscrambled designs are equal)"
+            )
+        masks = per_input_designs(problem.n, r, n_design, seed=seed)
+    else:
+        raise ValueError(f"design must be 'per_input' or 'shared', got {design!r}.")
+    outputs = problem.masked_scores(masks.astype(np.float32))  # (N, n (r + 2))
+    sti = jansen_total_indices(outputs.T, r, n_design)  # (r, N): one column per input
     return _reduce(sti.T, reduce, "concept Sobol importance")
+
+
+def per_input_designs(n_inputs: int, d: int, n: int, *, seed: int | None = 0) -> np.ndarray:
+    """``(n_inputs, n (d + 2), d)``: an independently Owen-scrambled :func:`sobol_design` per
+    input (scramble k seeded by ``(seed, k)``), for estimates unbiased over inputs."""
+    base = np.random.SeedSequence(seed if seed is not None else None)
+    return np.stack(
+        [
+            sobol_design(d, n, scramble=True, seed=np.random.default_rng(child))
+            for child in base.spawn(n_inputs)
+        ]
+    )
 
 
 def _concept_derivatives(problem: ConceptProblem) -> torch.Tensor:
