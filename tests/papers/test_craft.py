@@ -315,6 +315,10 @@ def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
     run(steps.table1, Files(**common), Files(d / "table1.csv"))
     table1 = pd.read_csv(d / "table1.csv")
     assert set(table1["experiment"]) == {"intruder", "binary_choice", "purity"}
+    assert (table1["condition"] == "random split").sum() == 3  # controls of every experiment
+    assert (table1["ci_low"] <= table1["value"]).all() and (
+        table1["value"] <= table1["ci_high"]
+    ).all()
     assert table1["value"].between(0, 1).all()
 
     run(
@@ -333,6 +337,7 @@ def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
     assert list(claims.columns) == CLAIM_COLUMNS
     assert {
         "nmf_deletion_sobol_vs_tcav",
+        "nmf_deletion_sobol_vs_gradient_input",
         "pca_insertion_sobol_vs_tcav",
         "intruder_subconcept_above_concept",
         "implicit_gradients_match_fd",
@@ -354,3 +359,73 @@ def test_crops_do_not_depend_on_the_batch_size(tiny_foundation):
     b = experiments.extract_class_crops(model, train, ["stage4"], batch_size=8, **kw)
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_allclose(a["acts/stage4"], b["acts/stage4"], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the ledger's controls
+
+
+def planted_curves(better: str) -> pd.DataFrame:
+    """Deletion / insertion curves of two classes where ``better`` gives the steepest curves,
+    then Sobol, then TCAV and random."""
+    rank = {"sobol": 1, "tcav": 2, "random": 3, "gradient_input": 1, better: 0}
+    rows = []
+    for c in (0, 1):
+        for ranking in experiments.RANKINGS:
+            for kind in ("deletion", "insertion"):
+                drop = 1.0 - 0.2 * rank[ranking]  # how fast the score moves
+                end = 0.0 if kind == "deletion" else 1.0
+                mid = (1 - drop) if kind == "deletion" else drop
+                for step, (x, y) in enumerate(zip((0.0, 0.5, 1.0), (1 - end, mid, end))):
+                    rows.append(
+                        dict(
+                            bank="nmf",
+                            **{"class": c},
+                            ranking=ranking,
+                            kind=kind,
+                            step=step,
+                            x=x,
+                            score=y,
+                        )
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_ledger_rows_say_which_ranking_wins_with_intervals():
+    from reference_impls.papers.craft.claims import fidelity_claims
+
+    curves = planted_curves("gradient_input")
+    auc = experiments.fidelity_auc(curves)
+    rows = {r["claim_id"]: r for r in fidelity_claims(auc, experiments.class_auc(curves))}
+    assert rows["nmf_deletion_sobol_vs_tcav"]["holds"] is True
+    assert rows["nmf_deletion_sobol_vs_gradient_input"]["holds"] is False
+    assert rows["nmf_insertion_sobol_vs_gradient_input"]["holds"] is False
+    assert "0 of 2 classes" in rows["nmf_insertion_sobol_vs_gradient_input"]["interval"]
+    assert "2 of 2 classes" in rows["nmf_insertion_sobol_vs_tcav"]["interval"]
+    assert all(r["control_value"] != "" for r in rows.values())
+
+
+@pytest.mark.parametrize("active,holds", [(0, False), (3, True)])
+def test_gradient_claim_fails_when_no_concept_is_active(active, holds):
+    from reference_impls.papers.craft.claims import craft_claims
+
+    curves = planted_curves("sobol")
+    grads = pd.DataFrame(
+        dict(
+            rel_error=[1e-9], norm_numeric=[0.0 if not active else 1.0], n_active_concepts=[active]
+        )
+    )
+    ledger = craft_claims(experiments.fidelity_auc(curves), None, None, grads, curves)
+    row = ledger.set_index("claim_id").loc["implicit_gradients_match_fd"]
+    assert bool(row["holds"]) is holds
+
+
+def test_random_split_keeps_sizes_and_members():
+    from reference_impls.papers.craft.table1 import random_split
+
+    children = {(0, 0, 0): np.arange(5), (0, 0, 1): np.arange(5, 8), (1, 2, 0): np.arange(9, 12)}
+    out = random_split(children, np.random.default_rng(0))
+    assert {k: len(v) for k, v in out.items()} == {k: len(v) for k, v in children.items()}
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([out[(0, 0, 0)], out[(0, 0, 1)]])), np.arange(8)
+    )
+    np.testing.assert_array_equal(np.sort(out[(1, 2, 0)]), np.arange(9, 12))

@@ -267,7 +267,7 @@ def claims(inp, out, params, log) -> None:
         seed=params.seed,
     )
     ledger = claims_module.craft_claims(
-        auc, t1, loc, gradients, curves=_csvs(inp.curves), importance=importance
+        auc, t1, loc, gradients, _csvs(inp.curves), importance, seed=params.seed
     )
     results.to_csv(out.results, index=False)
     ledger.to_csv(out.claims, index=False)

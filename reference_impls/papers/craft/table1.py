@@ -51,8 +51,8 @@ def concept_sets(concepts: dict) -> tuple[dict, dict]:
 
 def intruder_accuracy(
     desc, sets: dict, pools: dict, n_trials: int, rng, set_size: int = 4
-) -> tuple[float, int]:
-    """Mean oracle accuracy over ``n_trials`` per set: ``set_size`` crops of the set plus one
+) -> np.ndarray:
+    """Oracle scores of ``n_trials`` trials per set (mean = accuracy): ``set_size`` crops of the set plus one
     intruder from ``pools[key]``; a tie among k candidates that includes the intruder
     scores 1/k. Sets smaller than ``set_size`` or with an empty pool are skipped."""
     scores = []
@@ -66,12 +66,13 @@ def intruder_accuracy(
             scores.append(1.0 / len(cand) if set_size in cand else 0.0)
     if not scores:
         raise ValueError("no (sub-)concept has enough members for an intruder trial")
-    return float(np.mean(scores)), len(scores)
+    return np.asarray(scores)
 
 
-def binary_choice(desc, parents: dict, children: dict) -> tuple[float, int]:
+def binary_choice(desc, parents: dict, children: dict) -> np.ndarray:
     """Oracle's binary choice (Table 1): for each crop of a sub-concept, is it closer (mean L1
-    distance, itself excluded) to its sub-concept than to the parent concept? 1/2 for a tie."""
+    distance, itself excluded) to its sub-concept than to the parent concept? 1/2 for a tie.
+    Returns one vote per crop (mean = share choosing the sub-concept)."""
     votes = []
     for (c, i, j), members in children.items():
         parent = parents[(c, i)]
@@ -81,7 +82,7 @@ def binary_choice(desc, parents: dict, children: dict) -> tuple[float, int]:
             d_sub = np.abs(desc[members[members != m]] - desc[m]).sum(1).mean()
             d_par = np.abs(desc[parent[parent != m]] - desc[m]).sum(1).mean()
             votes.append(1.0 if d_sub < d_par else 0.5 if d_sub == d_par else 0.0)
-    return float(np.mean(votes)), len(votes)
+    return np.asarray(votes)
 
 
 def _purity(labels) -> float:
@@ -108,12 +109,7 @@ def purity_table(desc, parents: dict, children: dict, n_random: int = 20, seed: 
             parts = np.split(rng.permutation(dominant[covered]), cuts)
             draws.append(sum(len(p) * _purity(p) for p in parts) / n)
         rnd.append(float(np.mean(draws)))
-    return {
-        "parent": float(np.mean(par)),
-        "sub": float(np.mean(sub)),
-        "random_split": float(np.mean(rnd)),
-        "n_parents": len(par),
-    }
+    return {"parent": np.asarray(par), "sub": np.asarray(sub), "random_split": np.asarray(rnd)}
 
 
 def table1_proxy(
@@ -138,18 +134,51 @@ def table1_proxy(
         others = np.concatenate([m for (c2, i2), m in parents.items() if c2 == c and i2 != i])
         pools[(c, i)] = np.setdiff1d(others, members)
     rng = np.random.default_rng(derive_seed(seed, PAPER, "intruder"))
-    acc_c, n_c = intruder_accuracy(desc, parents, pools, intruder_trials, rng)
-    acc_s, n_s = intruder_accuracy(
-        desc, children, {k: pools[k[:2]] for k in children}, intruder_trials, rng
-    )
-    choice, n_b = binary_choice(desc, parents, children)
+    intr_c = intruder_accuracy(desc, parents, pools, intruder_trials, rng)
+    sub_pools = {k: pools[k[:2]] for k in children}
+    intr_s = intruder_accuracy(desc, children, sub_pools, intruder_trials, rng)
+    choice = binary_choice(desc, parents, children)
     pur = purity_table(desc, parents, children, seed=derive_seed(seed, PAPER, "purity"))
+    # Control: the parent's covered members split at random into sets of the sub-concepts'
+    # sizes (what any split gives); its own random stream, so the rows above are unchanged.
+    rng_ctl = np.random.default_rng(derive_seed(seed, PAPER, "intruder", "random split"))
+    random_kids = random_split(children, rng_ctl)
+    intr_r = intruder_accuracy(desc, random_kids, sub_pools, intruder_trials, rng_ctl)
+    choice_r = binary_choice(desc, parents, random_kids)
     rows = [
-        ("intruder", "concept", "accuracy", acc_c, n_c),
-        ("intruder", "sub-concept", "accuracy", acc_s, n_s),
-        ("binary_choice", "sub-concept", "share_choosing_sub", choice, n_b),
-        ("purity", "concept", "purity", pur["parent"], pur["n_parents"]),
-        ("purity", "sub-concept", "purity", pur["sub"], pur["n_parents"]),
-        ("purity", "random split", "purity", pur["random_split"], pur["n_parents"]),
+        ("intruder", "concept", "accuracy", intr_c),
+        ("intruder", "sub-concept", "accuracy", intr_s),
+        ("intruder", "random split", "accuracy", intr_r),
+        ("binary_choice", "sub-concept", "share_choosing_sub", choice),
+        ("binary_choice", "random split", "share_choosing_sub", choice_r),
+        ("purity", "concept", "purity", pur["parent"]),
+        ("purity", "sub-concept", "purity", pur["sub"]),
+        ("purity", "random split", "purity", pur["random_split"]),
     ]
-    return pd.DataFrame(rows, columns=["experiment", "condition", "metric", "value", "n"])
+    out = []
+    for experiment, condition, metric, values in rows:
+        lo, hi = normal_ci(values)
+        out.append((experiment, condition, metric, float(np.mean(values)), len(values), lo, hi))
+    columns = ["experiment", "condition", "metric", "value", "n", "ci_low", "ci_high"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def random_split(children: dict, rng) -> dict:
+    """Each parent's sub-concept members pooled and dealt at random into sets of the same
+    sizes (same keys as ``children``)."""
+    out, by_parent = {}, {}
+    for key in children:
+        by_parent.setdefault(key[:2], []).append(key)
+    for keys in by_parent.values():
+        sizes = [len(children[k]) for k in keys]
+        pooled = rng.permutation(np.concatenate([children[k] for k in keys]))
+        for k, part in zip(keys, np.split(pooled, np.cumsum(sizes)[:-1])):
+            out[k] = part
+    return out
+
+
+def normal_ci(values, level_z: float = 1.96) -> tuple[float, float]:
+    """Mean +- 1.96 standard errors (trials, votes or parents are the units)."""
+    values = np.asarray(values, dtype=np.float64)
+    half = level_z * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+    return float(values.mean() - half), float(values.mean() + half)
