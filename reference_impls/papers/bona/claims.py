@@ -28,107 +28,38 @@ def _get(table1, setting, method, model=None):
 
 def results_rows(table1, blobs, purity, datas, cluss, cfg) -> list[dict]:
     base = dict(paper=PAPER, dataset="parts", layer=cfg["nmf_layer"], seed=0)
-    out = []
-    for r in table1.itertuples():
-        for metric in ("top1", "top2"):
-            out.append(
-                dict(
-                    base,
-                    experiment=f"table1_{r.setting}",
-                    method=r.method,
-                    model=r.model,
-                    metric=metric,
-                    value=float(getattr(r, metric)),
-                )
-            )
-    for r in blobs.itertuples():
-        for metric in ("share_on_object", "object_area_share", "blobs_per_image"):
-            out.append(
-                dict(
-                    base,
-                    experiment=f"fig2_{r.setting}",
-                    method="bona",
-                    model=cfg["model"],
-                    metric=metric,
-                    value=float(getattr(r, metric)),
-                )
-            )
+
+    def row(experiment, metric, value, method="bona", model=cfg["model"]):
+        return dict(
+            base,
+            experiment=experiment,
+            method=method,
+            model=model,
+            metric=metric,
+            value=float(value),
+        )
+
+    out = [
+        row(f"table1_{r.setting}", m, getattr(r, m), r.method, r.model)
+        for r in table1.itertuples()
+        for m in ("top1", "top2")
+    ]
+    out += [
+        row(f"fig2_{r.setting}", m, getattr(r, m))
+        for r in blobs.itertuples()
+        for m in ("share_on_object", "object_area_share", "blobs_per_image")
+    ]
     for source, table in purity.items():
         exp = source.replace(". ", "").lower()
-        out.append(
-            dict(
-                base,
-                experiment=exp,
-                method="bona",
-                model=cfg["model"],
-                metric="top_member_purity",
-                value=float(table["purity"].mean()),
-            )
-        )
-        out.append(
-            dict(
-                base,
-                experiment=exp,
-                method="random sets",
-                model=cfg["model"],
-                metric="top_member_purity",
-                value=float(table["control_mean"].iloc[0]),
-            )
-        )
+        out.append(row(exp, "top_member_purity", table["purity"].mean()))
+        out.append(row(exp, "top_member_purity", table["control_mean"].iloc[0], "random sets"))
     for setting, data in datas.items():
-        out.append(
-            dict(
-                base,
-                experiment=f"settings_{setting}",
-                method="bona",
-                model=cfg["model"],
-                metric="nmf_rank",
-                value=float(data["rank"]),
-            )
-        )
-        for r, e in data["rank_curve"]:
-            out.append(
-                dict(
-                    base,
-                    experiment=f"settings_{setting}",
-                    method="bona",
-                    model=cfg["model"],
-                    metric=f"explained_r{int(r)}",
-                    value=float(e),
-                )
-            )
-        clus = cluss[setting]
-        out.append(
-            dict(
-                base,
-                experiment=f"settings_{setting}",
-                method="bona",
-                model=cfg["model"],
-                metric="embedding_dim",
-                value=float(clus["embedding_dim"]),
-            )
-        )
-        out.append(
-            dict(
-                base,
-                experiment=f"settings_{setting}",
-                method="bona",
-                model=cfg["model"],
-                metric="n_clusters",
-                value=float(clus["n_clusters"]),
-            )
-        )
-        for d, f in clus["fisher_curve"]:
-            out.append(
-                dict(
-                    base,
-                    experiment=f"settings_{setting}",
-                    method="bona",
-                    model=cfg["model"],
-                    metric=f"fisher_d{int(d)}",
-                    value=float(f),
-                )
-            )
+        exp, clus = f"settings_{setting}", cluss[setting]
+        out.append(row(exp, "nmf_rank", data["rank"]))
+        out += [row(exp, f"explained_r{int(r)}", e) for r, e in data["rank_curve"]]
+        out.append(row(exp, "embedding_dim", clus["embedding_dim"]))
+        out.append(row(exp, "n_clusters", clus["n_clusters"]))
+        out += [row(exp, f"fisher_d{int(d)}", f) for d, f in clus["fisher_curve"]]
     return out
 
 

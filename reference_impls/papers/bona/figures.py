@@ -15,6 +15,18 @@ from ...methods.craft import cut_crops
 THUMB = 32
 
 
+def patch_strip(source, data, rows, width=None) -> np.ndarray:
+    """Patches ``rows`` of ``data`` side by side (2 px white gaps): (THUMB, w, 3) uint8."""
+    thumbs = thumbnails(
+        source, *(data[f"patch_{k}"][rows] for k in ("image", "top", "left", "side"))
+    )
+    n = max(len(thumbs), 1) if width is None else width
+    strip = np.full((THUMB, n * (THUMB + 2) - 2, 3), 255, np.uint8)
+    for j, t in enumerate(thumbs):
+        strip[:, j * (THUMB + 2) : j * (THUMB + 2) + THUMB] = t
+    return strip
+
+
 def thumbnails(source, image_rows, tops, lefts, sides, size: int = THUMB) -> np.ndarray:
     """Patches cut at their native size from ``source[rows]`` images and resized to ``size``
     for display: (k, s, s, 3) uint8."""
@@ -68,19 +80,10 @@ def plot_fig2(data: dict, source, path, cfg) -> None:
                 )
             if i == 0:
                 ax.set_title(f"NMF comp. {k + 1}", fontsize=8)
-        thumbs = thumbnails(
-            source,
-            data["patch_image"][rows],
-            data["patch_top"][rows],
-            data["patch_left"][rows],
-            data["patch_side"][rows],
-        )
-        strip = np.full((THUMB, max(len(thumbs), 1) * (THUMB + 2), 3), 255, np.uint8)
-        for j, t in enumerate(thumbs):
-            strip[:, j * (THUMB + 2) : j * (THUMB + 2) + THUMB] = t
+        strip = patch_strip(source, data, rows)
         axes[i, -1].imshow(strip)
         axes[i, -1].set_title(
-            f"{len(thumbs)} salient patches" if i == 0 else f"{len(thumbs)} patches", fontsize=8
+            f"{len(rows)} salient patches" if i == 0 else f"{len(rows)} patches", fontsize=8
         )
         for ax in axes[i]:
             ax.set_xticks([])
@@ -118,17 +121,7 @@ def plot_cluster_members(data, source, clus, top, table, path, title) -> None:
         if j >= K:
             ax.axis("off")
             continue
-        m = top[j]
-        thumbs = thumbnails(
-            source,
-            data["patch_image"][m],
-            data["patch_top"][m],
-            data["patch_left"][m],
-            data["patch_side"][m],
-        )
-        strip = np.full((THUMB, k * (THUMB + 2) - 2, 3), 255, np.uint8)
-        for i, t in enumerate(thumbs):
-            strip[:, i * (THUMB + 2) : i * (THUMB + 2) + THUMB] = t
+        strip = patch_strip(source, data, top[j], width=k)
         ax.imshow(strip)
         r = table.iloc[j]
         ax.set_title(
