@@ -171,3 +171,23 @@ def test_batched_log_equals_skimage_blob_log_per_map():
         mine = np.column_stack([y[j == k], x[j == k], s[j == k]])
         assert mine.shape == ref.shape, k
         np.testing.assert_allclose(np.sort(mine, 0), np.sort(ref, 0), atol=1e-6)
+
+
+def test_k_rule_and_setting_halves():
+    from reference_impls.papers.bona.experiments import auto_clusters, setting_images
+
+    # smallest power of two >= max(21, 2 x classes), fixed before any run
+    assert [auto_clusters(c) for c in (6, 10, 16, 17, 200)] == [32, 32, 32, 64, 512]
+    labels = np.repeat(np.arange(4), 30)
+    cfg = {
+        "settings": {
+            "probe": dict(fit_split="probe", eval_split="probe", fit_images=40, eval_images=40),
+            "in": dict(fit_split="train", eval_split="test", fit_images=20, eval_images=40),
+        }
+    }
+    fit, ev = setting_images("probe", cfg, labels, labels, seed=0)
+    assert len(np.intersect1d(fit, ev)) == 0
+    assert np.bincount(labels[fit]).tolist() == [10] * 4 == np.bincount(labels[ev]).tolist()
+    fit, ev = setting_images("in", cfg, labels, labels, seed=0)
+    assert np.bincount(labels[fit]).tolist() == [5] * 4
+    assert np.bincount(labels[ev]).tolist() == [10] * 4

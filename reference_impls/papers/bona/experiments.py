@@ -23,6 +23,7 @@ from ...factorization.batched import batched_nmf, select_rank
 from ...methods.bona import (
     DEC,
     bona_histograms,
+    fisher_score,
     patch_gap_features,
     salient_patches,
     select_embedding_dim,
@@ -286,6 +287,10 @@ def cluster_setting(data: dict, cfg: dict, n_classes: int, seed: int, log) -> di
     )
     dec = models[d]
     log.info("K = %d, embedding dimension d = %d (Fisher curve %s)", K, d, curve)
+    # Diagnostic, not used for the choice: the same criterion in the GAP feature space, where
+    # the clusterings of different d are comparable (in its own embedding, a smaller d gives
+    # tighter K-means clusters whatever the data, so the embedding-space score favours d = 2).
+    input_curve = {e: fisher_score(feats[held], m.predict(feats[held])) for e, m in models.items()}
     Q = dec.transform(feats)
     clusters = Q.argmax(1)
     hist = bona_histograms(clusters, image, n_img, K)
@@ -296,6 +301,7 @@ def cluster_setting(data: dict, cfg: dict, n_classes: int, seed: int, log) -> di
         n_clusters=np.int64(K),
         embedding_dim=np.int64(d),
         fisher_curve=np.array(sorted(curve.items()), dtype=np.float64),
+        fisher_input_curve=np.array(sorted(input_curve.items()), dtype=np.float64),
         train_patch=train,
     )
 
