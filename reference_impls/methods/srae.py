@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from torch import nn
 
 from ..utils import as_numpy
+from .base import ExtractorMixin
 
 KINDS = ("srae", "nn", "sae", "cae")
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def acceptance(contrib_mean, min_positive: int = 2, min_ratio: float = 0.3) -> b
     return len(pos) >= min_positive and pos[1] / pos[0] >= min_ratio
 
 
-class SRAE(BaseEstimator, TransformerMixin):
+class SRAE(ExtractorMixin, TransformerMixin, BaseEstimator):
     """XNN with an SRAE (or a baseline ``kind``); see the module docstring."""
 
     def __init__(
@@ -112,15 +113,8 @@ class SRAE(BaseEstimator, TransformerMixin):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
-    def _check(self, A, name="A"):
-        A = as_numpy(A, np.float32)
-        if A.ndim != 2 or not np.all(np.isfinite(A)):
-            raise ValueError(
-                f"{name}: expected a finite (n_samples, n_features) array, got {A.shape}"
-            )
-        if hasattr(self, "n_features_in_") and A.shape[1] != self.n_features_in_:
-            raise ValueError(f"{name}: {A.shape[1]} features, fitted on {self.n_features_in_}")
-        return A
+    def _check(self, A, reset=False):
+        return np.ascontiguousarray(as_numpy(self._validate(A, reset=reset), np.float32))
 
     def _weights(self, y, positive):
         w = np.ones(len(y), np.float32)
@@ -209,8 +203,7 @@ class SRAE(BaseEstimator, TransformerMixin):
             raise ValueError(f"kind '{self.kind}' is not one of {KINDS}")
         if self.n_components < 1:
             raise ValueError(f"n_components must be >= 1, got {self.n_components}")
-        A = self._check(A)
-        self.n_features_in_ = A.shape[1]
+        A = self._check(A, reset=True)
         if y is not None:
             y = as_numpy(y, np.float32).reshape(-1)
             if len(y) != len(A):
@@ -269,9 +262,7 @@ class SRAE(BaseEstimator, TransformerMixin):
     def inverse_transform(self, E) -> np.ndarray:
         """Reconstructed activations (M, d) from x-features (the network decoder; the linear
         decoder ``components_`` for ``kind='nn'``, which trains none)."""
-        E = as_numpy(E, np.float32)
-        if E.ndim != 2 or E.shape[1] != self.n_components:
-            raise ValueError(f"E: expected (M, {self.n_components}), got {E.shape}")
+        E = np.ascontiguousarray(as_numpy(self._validate_codes(E), np.float32))
         if self.kind == "nn":
             return E @ self.components_ + self.mean_
         return self.decoder_(torch.from_numpy(E)).numpy() * self.scale_
