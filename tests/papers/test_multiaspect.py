@@ -216,6 +216,19 @@ def test_lime_recovers_the_one_segment_the_model_looks_at():
     assert ex.lime_mask(w, seg, 1).sum() == 4
 
 
+def test_load_images_scales_real_uint8_datasets():
+    from reference_impls.data.base import ArrayImageDataset
+    from reference_impls.data.real._common import UInt8ArrayDataset
+
+    raw = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    real = UInt8ArrayDataset("toy", raw, np.array([0, 1]), ["a", "b"])
+    got = ex.load_images(real, [1])
+    assert got.shape == (1, 3, 4, 4)
+    np.testing.assert_allclose(got[0], raw[1].transpose(2, 0, 1) / 255.0, rtol=1e-6)
+    arr = ArrayImageDataset(got.repeat(2, 0), np.array([0, 1]), ["a", "b"])
+    np.testing.assert_array_equal(ex.load_images(arr, [0]), got)
+
+
 def test_artefacts_have_distinct_outputs():
     outs = [a.output for a in ARTEFACTS if a.output]
     assert len(outs) == len(set(outs)) == 13

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from ...data.base import ArrayImageDataset
 from ...factorization.coupled import CoupledNMF
 from ...metrics.cka import linear_cka
 from ...models.activations import record_layers
@@ -38,6 +39,17 @@ def stratified_sample(labels, n: int, seed: int, tag: str) -> np.ndarray:
             raise ValueError(f"class {c} has {len(idx)} images, fewer than {k} needed")
         rows.append(rng.choice(idx, size=k, replace=False))
     return np.sort(np.concatenate(rows))
+
+
+def load_images(dataset, rows) -> np.ndarray:
+    """Images ``rows`` of ``dataset`` as float32 (k, C, H, W) in [0, 1].
+
+    In-memory procedural / bundled sets hold (N, C, H, W) float ``images``; real sets (CIFAR's
+    ``images`` are raw uint8 N x H x W x C) go through ``load_image``, which scales them."""
+    rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+    if isinstance(dataset, ArrayImageDataset):
+        return np.asarray(dataset.images[rows], dtype=np.float32)
+    return np.stack([np.asarray(dataset.load_image(int(i)), dtype=np.float32) for i in rows])
 
 
 def pixel_blocks(images) -> list[np.ndarray]:

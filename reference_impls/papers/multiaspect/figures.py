@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ...data.images import ImageSource
 from ...figures import save
+from .experiments import load_images
 
 
 def _rgb(image) -> np.ndarray:
@@ -15,14 +15,13 @@ def _rgb(image) -> np.ndarray:
 
 def top_images_figure(table, dataset, path, title: str, n_show: int = 10) -> None:
     """One row per factor: its top images (descending affinity) and its labels."""
-    source = ImageSource(dataset)
     rows = table.head(n_show)
     k = len(str(rows["top_images"].iloc[0]).split())
     fig, axes = plt.subplots(len(rows), k, figsize=(0.55 * k + 0.5, 0.62 * len(rows) + 0.4))
     axes = np.atleast_2d(axes)
     for r, (_, rec) in enumerate(rows.iterrows()):
         ids = [int(v) for v in str(rec["top_images"]).split()]
-        imgs = source[ids]
+        imgs = load_images(dataset, ids)
         for c in range(k):
             ax = axes[r, c]
             ax.imshow(_rgb(imgs[c]))

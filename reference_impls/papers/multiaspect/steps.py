@@ -15,7 +15,6 @@ import pandas as pd
 from scipy import stats
 
 from ...data import load_split, read_manifest
-from ...data.images import ImageSource
 from ...models import load_activations, load_checkpoint
 from ...utils import derive_seed
 from . import experiments as ex
@@ -35,7 +34,10 @@ def _truth(dataset, rows, key):
     return np.asarray(gt[key])[rows] if key in gt else None
 
 
-def _superclass_names(manifest, n: int) -> list[str]:
+def _superclass_names(manifest, dataset, n: int) -> list[str]:
+    names = (getattr(dataset, "meta", None) or {}).get("superclass_names")
+    if names is not None:  # CIFAR-100's 20 coarse labels
+        return [str(s) for s in names]
     info = read_manifest(manifest)
     if info.get("kind") == "procedural":
         with np.load(Path(manifest).parent / info["arrays"]) as arrays:
@@ -43,8 +45,13 @@ def _superclass_names(manifest, n: int) -> list[str]:
     return [f"superclass {k}" for k in range(n)]
 
 
+def _n_super(dataset) -> int:
+    sup = (getattr(dataset, "ground_truth", None) or {}).get("superclass")
+    return int(np.max(sup)) + 1 if sup is not None else 0
+
+
 def _images(dataset, rows) -> np.ndarray:
-    return ImageSource(dataset)[rows]
+    return ex.load_images(dataset, rows)
 
 
 def _cached_blocks(acts_files, cfg, seed, tag):
@@ -157,8 +164,8 @@ def table1(inp, out, params, log):
     fit = _load_fit(inp.fit)
     rows, F = fit["rows"], fit["F"]
     dataset = _dataset(inp.manifest, cfg["eval_split"])
-    n_super = int(np.max(dataset.ground_truth.get("superclass", [0]))) + 1
-    supers = _superclass_names(inp.manifest, n_super)
+    n_super = _n_super(dataset)
+    supers = _superclass_names(inp.manifest, dataset, n_super)
     table = factor_table(F, dataset, rows, list(dataset.classes), supers, cfg["top_k"])
     table.to_csv(out.table, index=False)
     controls = [_purity_control(F, np.asarray(dataset.targets)[rows], cfg, seed, "class")]
@@ -486,8 +493,8 @@ def _case_fit(inp, out, params, log, variant):
 
 def _case_table(inp, out, params, log, variant):
     fit, dataset, rows = _case_fit(inp, out, params, log, variant)
-    n_super = int(np.max(dataset.ground_truth.get("superclass", [0]))) + 1
-    supers = _superclass_names(inp.probe_manifest, n_super)
+    n_super = _n_super(dataset)
+    supers = _superclass_names(inp.probe_manifest, dataset, n_super)
     factor_table(
         fit["F"], dataset, rows, list(dataset.classes), supers, params.cfg["top_k"]
     ).to_csv(out.table, index=False)
