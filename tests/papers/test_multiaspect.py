@@ -175,20 +175,32 @@ def test_object_enrichment_and_masks():
     assert ex.median_masks(lat).sum() == 8
 
 
-def test_gradcam_pp_equals_gradcam_for_a_linear_gap_head():
-    """For a GAP + linear head, Grad-CAM++ weights are positive-gradient sums, so both maps are
-    proportional when all head weights of the target are positive."""
-    torch.manual_seed(0)
+def test_gradcam_and_gradcam_pp_match_the_closed_forms_of_a_gap_linear_head():
+    """For GAP + linear, the gradient of logit t at stage4 is w_tc / (HW) everywhere, so
+    Grad-CAM weights are w_tc / HW and Grad-CAM++ (Eq. 19) weights are
+    HW relu(g_c) / (2 + S_c g_c) with S_c the channel's activation sum: computed by hand."""
+    from reference_impls.models.activations import record_layers
     from reference_impls.models.zoo import SmallCNN
 
+    torch.manual_seed(0)
     model = SmallCNN(n_classes=3).eval()
-    with torch.no_grad():
-        model.fc.weight.abs_()
     x = np.random.default_rng(0).uniform(size=(2, 3, 32, 32)).astype(np.float32)
-    a = ex.cam_maps(model, x, [0, 1], "stage4", plus_plus=False)
-    b = ex.cam_maps(model, x, [0, 1], "stage4", plus_plus=True)
-    for u, v in zip(a, b):
-        assert np.corrcoef(u.ravel(), v.ravel())[0, 1] > 0.99
+    targets = [0, 2]
+    with torch.no_grad(), record_layers(model, ["stage4"]) as store:
+        model(torch.as_tensor(x))
+        A = store["stage4"].double()
+    hw = A.shape[2] * A.shape[3]
+    w = model.fc.weight.detach().double()[targets]  # (2, C)
+    g = (w / hw)[:, :, None, None]
+    S = A.sum((2, 3), keepdim=True)
+    by_hand = {
+        False: torch.relu((g * A).sum(1, keepdim=True)),
+        True: torch.relu((hw * torch.relu(g) / (2 + S * g) * A).sum(1, keepdim=True)),
+    }
+    for plus_plus, cam in by_hand.items():
+        want = torch.nn.functional.interpolate(cam, size=(32, 32), mode="bilinear")[:, 0]
+        got = ex.cam_maps(model, x, targets, "stage4", plus_plus=plus_plus)
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-6 * float(want.max()))
 
 
 def test_cav_points_to_the_concept_and_tcav_counts_positive_derivatives():
