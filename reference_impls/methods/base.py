@@ -10,6 +10,7 @@ comparison, including one defined outside this repository: the config names it a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Protocol, runtime_checkable
@@ -107,6 +108,28 @@ class ExtractorMixin:
                 f"got {tuple(U.shape)}"
             )
         return U
+
+
+def with_default_rank(init, n_components: int = 10):
+    """``init`` (an estimator's ``__init__``) with ``n_components`` defaulted: sklearn's
+    ``clone`` and ``get_params`` read the signature, so a subclass that only changes a default
+    reuses the parent's parameters instead of repeating them."""
+    sig = inspect.signature(init)
+    sig = sig.replace(
+        parameters=[
+            p.replace(default=n_components) if p.name == "n_components" else p
+            for p in sig.parameters.values()
+        ]
+    )
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        init(*bound.args, **bound.kwargs)
+
+    __init__.__signature__ = sig
+    return __init__
 
 
 def resolve_class(name: str):

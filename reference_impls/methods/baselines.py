@@ -15,9 +15,8 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA, FastICA
 
 from ..factorization import NMF, SemiNMF, fista_codes, learn_dictionary, nnls
-from ..factorization._validation import store_init_params
 from ..utils import as_numpy, as_tensor
-from .base import ExtractorMixin
+from .base import ExtractorMixin, with_default_rank
 
 
 class NMFConcepts(ExtractorMixin, NMF):
@@ -28,23 +27,7 @@ class NMFConcepts(ExtractorMixin, NMF):
     """
 
     _positive_only = True
-
-    def __init__(
-        self,
-        n_components=10,
-        solver="hals",
-        alpha_W=0.0,
-        alpha_H=0.0,
-        l1_ratio=0.0,
-        max_iter=200,
-        tol=1e-4,
-        init="nndsvda",
-        random_state=None,
-        device=None,
-        dtype="float32",
-        callback=None,
-    ):
-        store_init_params(self, locals())
+    __init__ = with_default_rank(NMF.__init__)
 
     def fit(self, A, y=None, W=None, H=None):
         return super().fit(self._validate(A, reset=True), y, W, H)
@@ -60,18 +43,7 @@ class SemiNMFConcepts(ExtractorMixin, SemiNMF):
     """Semi-NMF concept bank for signed layers (Ding, Li & Jordan 2010); parameters as
     :class:`reference_impls.factorization.SemiNMF`, every one defaulted."""
 
-    def __init__(
-        self,
-        n_components=10,
-        solver="hals",
-        max_iter=200,
-        tol=1e-4,
-        init="kmeans",
-        random_state=None,
-        device=None,
-        dtype="float32",
-    ):
-        store_init_params(self, locals())
+    __init__ = with_default_rank(SemiNMF.__init__)
 
     def fit(self, A, y=None):
         return super().fit(self._validate(A, reset=True), y)
