@@ -191,6 +191,11 @@ class SRAE(ExtractorMixin, TransformerMixin, BaseEstimator):
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
+                if not np.isfinite(total):
+                    raise FloatingPointError(
+                        f"SRAE ({self.kind}): the loss became non-finite in epoch {epoch + 1}; "
+                        f"lower lr or beta / eta"
+                    )
             log.info("%s epoch %d loss %.4f", self.kind, epoch + 1, total / len(Z))
             if self._revive(Z) and supervised:
                 self._fit_v(Z, y)
@@ -246,8 +251,14 @@ class SRAE(ExtractorMixin, TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def _fit_v(self, Z, y):
+        """v and b by least squares on E, with a tiny ridge (1e-6 of the mean squared E) so
+        that a nearly dead x-feature does not get a huge weight."""
         E = self.encoder_.eval()(Z).numpy().astype(np.float64)
-        coef, *_ = np.linalg.lstsq(np.c_[E, np.ones(len(E))], y.numpy(), rcond=None)
+        X = np.c_[E, np.ones(len(E))]
+        ridge = np.diag([*(np.full(E.shape[1], 1e-6 * max((E**2).mean(), 1e-12))), 0.0])
+        coef = np.linalg.solve(
+            X.T @ X / len(X) + ridge, X.T @ y.numpy().astype(np.float64) / len(X)
+        )
         self.v_.weight.data = torch.tensor(coef[None, :-1], dtype=torch.float32)
         self.v_.bias.data = torch.tensor(coef[-1:], dtype=torch.float32)
 
