@@ -191,3 +191,46 @@ def test_k_rule_and_setting_halves():
     fit, ev = setting_images("in", cfg, labels, labels, seed=0)
     assert np.bincount(labels[fit]).tolist() == [5] * 4
     assert np.bincount(labels[ev]).tolist() == [10] * 4
+
+
+def test_table1_rows_on_planted_histograms(tmp_path):
+    import logging
+
+    from reference_impls.models import save_activations
+    from reference_impls.papers.bona.experiments import table1_rows
+
+    rng = np.random.default_rng(0)
+    n, k = 120, 8
+    y = np.tile(np.arange(4), n // 4)  # every class in both halves
+    image = np.repeat(np.arange(n), 3)  # three patches per image
+    clusters = 2 * y[image] + rng.integers(0, 2, len(image))  # class c -> clusters 2c, 2c+1
+    hist = bona_histograms(clusters, image, n, k)
+    rows = np.arange(60)
+    data = dict(
+        fit_rows=rows, eval_rows=rows, labels=np.concatenate([y[:60], y[60:]]), patch_image=image
+    )
+    clus = dict(
+        histograms=hist,
+        clusters=clusters,
+        n_clusters=np.int64(k),
+        histograms_paper_d=np.zeros((n, 0)),
+        paper_embedding_dim=np.int64(32),
+    )
+    for name, part in (("fit", slice(0, 60)), ("eval", slice(60, n))):
+        feats = rng.normal(size=(60, 5)).astype(np.float32)  # uninformative CNN features
+        save_activations(tmp_path / f"{name}.npz", feats, rng.normal(size=(60, 4)), y[part], rows)
+    cfg = {
+        "model": "m",
+        "softmax_C": 1.0,
+        "settings": {"probe": dict(fit_split="probe", eval_split="probe")},
+    }
+    caches = {"m": (tmp_path / "fit.npz", tmp_path / "eval.npz")}
+    out = {
+        r["method"]: r
+        for r in table1_rows("probe", data, clus, caches, cfg, 0, logging.getLogger("t"))
+    }
+    assert out["BONA"]["top1"] == 1.0 and out["CNN + BONA"]["top1"] == 1.0
+    assert out["random clusters (control)"]["top1"] < 0.6
+    assert out["CNN"]["top1"] < 0.6
+    assert out["CNN + BONA"]["gain_low"] > 0
+    assert "CNN (own head)" not in out  # probe classes: the network's head does not apply

@@ -30,7 +30,8 @@ if BONA_CFG is not None:
     BONA_PATCH_KEYS = ("model", "nmf_layer", "gap_layers", "settings", "nmf", "blob",
                        "figure_images")
     BONA_CLUSTER_KEYS = ("settings", "gap_widths", "n_clusters", "embedding_dims",
-                         "fisher_holdout", "dec_patches", "dec")
+                         "fisher_holdout", "dec_patches", "dec",
+                         "paper_embedding_dim")
 
     def _bona_setting_cache(wc, role):
         s = BONA_CFG["settings"][wc.setting]
