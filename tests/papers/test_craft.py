@@ -231,10 +231,19 @@ def tiny_foundation(tmp_path_factory, model_factory):
     model = model_factory(n_classes=2, seed=2)
     checkpoint = root / "checkpoint.pt"
     save_checkpoint(checkpoint, model, "small_cnn", 2, {"widths": [4, 6, 8, 12]}, spec={})
-    out = extract_activations(model, load_split(manifest, "test"), ["stage4"], progress=False)
-    cache = root / "stage4.npz"
-    save_activations(cache, out["layers"]["stage4"], out["logits"], out["labels"], out["indices"])
-    return SimpleNamespace(manifest=manifest, checkpoint=checkpoint, cache=cache, out=root)
+    test = load_split(manifest, "test")
+    out = extract_activations(model, test, ["stage3", "stage4"], progress=False)
+    for layer in ("stage3", "stage4"):
+        save_activations(
+            root / f"{layer}.npz",
+            out["layers"][layer],
+            out["logits"],
+            out["labels"],
+            out["indices"],
+        )
+    return SimpleNamespace(
+        manifest=manifest, checkpoint=checkpoint, cache=root / "stage4.npz", out=root
+    )
 
 
 def craft_config(**overrides):
@@ -288,14 +297,22 @@ def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
             bank=bank,
             extractor=extractor,
         )
-    curves = [d / f"curves_{b}.csv" for b in ("nmf", "pca")]
+    run(
+        steps.nonlinear,
+        Files(crops=d / "crops.npz", activations=d / "stage3.npz", checkpoint=f.checkpoint),
+        Files(importance=d / "importance_nmf_stage3.csv", curves=d / "curves_nmf_stage3.csv"),
+        cfg={**cfg, "nonlinear_layer": "stage3", "nonlinear_images": 2},
+    )
+    nl = pd.read_csv(d / "importance_nmf_stage3.csv")
+    assert len(nl) == 2 * 4 and nl["sobol"].notna().all()  # 2 classes x 4 concepts at stage3
+    curves = [d / f"curves_{b}.csv" for b in ("nmf", "pca", "nmf_stage3")]
     run(
         steps.fig6,
         Files(curves=curves),
         Files(fig6=d / "fig6.png", figF=d / "figF.png", auc=d / "auc.csv"),
     )
     auc = pd.read_csv(d / "auc.csv")
-    assert len(auc) == 2 * 2 * len(experiments.RANKINGS) and auc["auc"].notna().all()
+    assert len(auc) == 3 * 2 * len(experiments.RANKINGS) and auc["auc"].notna().all()
     nmf = pd.read_csv(curves[0])
     nmf = nmf[nmf["class"] == 0]
     starts = nmf[(nmf["kind"] == "deletion") & (nmf["step"] == 0)]["score"]
@@ -326,7 +343,7 @@ def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
         Files(
             auc=d / "auc.csv",
             curves=curves,
-            importance=[d / f"importance_{b}.csv" for b in ("nmf", "pca")],
+            importance=[d / f"importance_{b}.csv" for b in ("nmf", "pca", "nmf_stage3")],
             gradients=d / "gradients.csv",
             table1=[d / "table1.csv"],
             localisation=[d / "loc.csv"],

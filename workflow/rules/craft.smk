@@ -11,6 +11,14 @@ if CRAFT_CFG is not None:
     if CRAFT_CFG["layer"] == CRAFT_CFG["sub_layer"]:
         raise ValueError("config craft.sub_layer must be an earlier layer than craft.layer")
     CRAFT_BANKS = ["nmf", *CRAFT_CFG["baselines"]]  # App. F: baseline banks on the same crops
+    # Fig. 6 again at a layer whose head is non-linear (optional key): bank nmf_<layer>.
+    CRAFT_NL = [f"nmf_{CRAFT_CFG['nonlinear_layer']}"] if "nonlinear_layer" in CRAFT_CFG else []
+    if CRAFT_NL:
+        check_cached("craft", CRAFT_CFG["model"], CRAFT_CFG["nonlinear_layer"],
+                     CRAFT_CFG["eval_split"])
+        if CRAFT_CFG["nonlinear_layer"] not in (CRAFT_CFG["layer"], CRAFT_CFG["sub_layer"]):
+            raise ValueError("config craft.nonlinear_layer must be craft.layer or "
+                             "craft.sub_layer (the crops hold activations at those two)")
     CRAFT_OUT = paper_dir("craft")
     CRAFT_MODEL = CRAFT_CFG["model"]
     CRAFT_CACHE = cache_of(CRAFT_MODEL, CRAFT_CFG["eval_split"], CRAFT_CFG["layer"])
@@ -72,10 +80,34 @@ if CRAFT_CFG is not None:
         benchmark: paper_bench("craft", "fidelity_{craft_bank}")
         script: "../scripts/paper_step.py"
 
+    if CRAFT_NL:
+
+        rule craft_nonlinear:
+            """Fig. 6 where the estimator matters: per-class NMF banks at nonlinear_layer (a
+            non-linear head above it), rankings and curves on the first nonlinear_images
+            evaluation images of each class."""
+            input:
+                crops=rules.craft_crops.output[0],
+                activations=cache_of(CRAFT_MODEL, CRAFT_CFG["eval_split"],
+                                     CRAFT_CFG["nonlinear_layer"]),
+                checkpoint=checkpoint_of(CRAFT_MODEL),
+            output:
+                importance=f"{CRAFT_OUT}/importance_{CRAFT_NL[0]}.csv",
+                curves=f"{CRAFT_OUT}/curves_{CRAFT_NL[0]}.csv",
+            params:
+                cfg=section("craft", "nonlinear_layer", "nonlinear_images", "n_concepts",
+                            "solver", "max_iter", "sobol_design", "tcav_variant"),
+                seed=config["seed"],
+                device=config["device"],
+            log: paper_log("craft", "nonlinear")
+            benchmark: paper_bench("craft", "nonlinear")
+            script: "../scripts/paper_step.py"
+
     rule craft_fig6:
-        """Fig. 6 (NMF) and App. F (baseline banks) curves, and their AUC table."""
+        """Fig. 6 (NMF, and at the non-linear layer) and App. F (baseline banks) curves, and
+        their AUC table."""
         input:
-            curves=expand(f"{CRAFT_OUT}/curves_{{bank}}.csv", bank=CRAFT_BANKS),
+            curves=expand(f"{CRAFT_OUT}/curves_{{bank}}.csv", bank=CRAFT_BANKS + CRAFT_NL),
         output:
             fig6=report(f"{CRAFT_OUT}/fig6_fidelity.png", caption=paper_caption("craft", "fig6"),
                         category="craft", subcategory="Fig. 6"),
@@ -167,8 +199,8 @@ if CRAFT_CFG is not None:
         """The long results table and the claims ledger of the CRAFT paper."""
         input:
             auc=rules.craft_fig6.output.auc,
-            curves=expand(f"{CRAFT_OUT}/curves_{{bank}}.csv", bank=CRAFT_BANKS),
-            importance=expand(f"{CRAFT_OUT}/importance_{{bank}}.csv", bank=CRAFT_BANKS),
+            curves=expand(f"{CRAFT_OUT}/curves_{{bank}}.csv", bank=CRAFT_BANKS + CRAFT_NL),
+            importance=expand(f"{CRAFT_OUT}/importance_{{bank}}.csv", bank=CRAFT_BANKS + CRAFT_NL),
             gradients=rules.craft_fig5.output.gradients,
             table1=[rules.craft_table1.output[0]] if CRAFT_PARTS else [],
             localisation=[rules.craft_localisation.output[0]] if CRAFT_PARTS else [],

@@ -37,7 +37,8 @@ ARTEFACTS = [
         "Fig. 6",
         "fig6_fidelity.png",
         "reproduced",
-        "concept deletion / insertion curves per ranking",
+        "concept deletion / insertion curves per ranking, at layer (affine head above it) "
+        "and at nonlinear_layer (non-linear head), where Sobol vs gradients is a real question",
     ),
     Artefact(
         "App. F",

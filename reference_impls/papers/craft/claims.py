@@ -47,8 +47,8 @@ def fidelity_claims(
     per-class win count with its binomial interval, and a bootstrap interval over classes of
     the mean AUC difference."""
     rows = []
-    for bank in sorted(auc["bank"].unique(), key=lambda b: (b != "nmf", b)):
-        src = "Fig. 6" if bank == "nmf" else "App. F"
+    for bank in sorted(auc["bank"].unique(), key=lambda b: (not b.startswith("nmf"), b)):
+        src = "Fig. 6" if bank.startswith("nmf") else "App. F"
         pc = per_class[(per_class["bank"] == bank)]
         for kind, word in (("deletion", "below"), ("insertion", "above")):
             sign = -1.0 if kind == "deletion" else 1.0  # > 0: Sobol better
@@ -247,14 +247,14 @@ def craft_results(
     base = {"paper": PAPER, "dataset": dataset, "model": model, "seed": seed}
     rows = []
     for r in auc.itertuples():
-        src = "fig6_fidelity" if r.bank == "nmf" else "appF_fidelity"
+        src = "fig6_fidelity" if r.bank.startswith("nmf") else "appF_fidelity"
         for metric, value in ((f"{r.kind}_auc", r.auc), (f"{r.kind}_auc_std", r.auc_std)):
             rows.append(
                 {
                     **base,
                     "experiment": src,
                     "method": f"{r.bank}/{r.ranking}",
-                    "layer": layer,
+                    "layer": r.bank.split("_", 1)[1] if r.bank.startswith("nmf_") else layer,
                     "metric": metric,
                     "value": float(value),
                 }

@@ -335,3 +335,34 @@ def fidelity_auc(curves: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     return out.sort_values(["bank", "kind", "ranking"]).reset_index(drop=True)
+
+
+def layer_banks(
+    crops: dict,
+    layer: str,
+    n_concepts: int = 10,
+    solver: str = "hals",
+    max_iter: int = 200,
+    seed: int = 0,
+) -> dict[int, LinearBank]:
+    """One CRAFT (NMF) bank per class on the crops' pooled activations at ``layer``, without
+    the recursion: the banks of the fidelity test at a layer whose head is non-linear."""
+    A, labels = crops[f"acts/{layer}"], crops["label"]
+    out = {}
+    for c in np.unique(labels):
+        craft = Craft(
+            n_concepts,
+            solver=solver,
+            max_iter=max_iter,
+            random_state=derive_seed(seed, PAPER, "nmf", layer, int(c)),
+        ).fit(A[labels == c])
+        out[int(c)] = LinearBank(craft.components_, None, craft.transform)
+    return out
+
+
+def first_per_class(labels, per_class: int) -> np.ndarray:
+    """Indices of the first ``per_class`` inputs of every class, in input order."""
+    labels = np.asarray(labels)
+    return np.sort(
+        np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
+    )

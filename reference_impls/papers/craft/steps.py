@@ -123,18 +123,21 @@ def fidelity(inp, out, params, log) -> None:
 
 
 def fig6(inp, out, params, log) -> None:
-    """Fig. 6 (NMF) and App. F (baseline banks) curves, and their AUC table."""
+    """Fig. 6 (NMF banks, at layer and, if configured, at the non-linear layer) and App. F
+    (baseline banks) curves, and their AUC table."""
     curves = _csvs(inp.curves)
     auc = experiments.fidelity_auc(curves)
     auc.to_csv(out.auc, index=False)
+    banks = list(curves["bank"].unique())
+    nmf = [b for b in banks if b.startswith("nmf")]
     figures.plot_fidelity(
         curves,
         auc,
-        ["nmf"],
+        nmf,
         out.fig6,
         "CRAFT Fig. 6 analogue: concept deletion and insertion, NMF concepts",
     )
-    baselines = [b for b in curves["bank"].unique() if b != "nmf"]
+    baselines = [b for b in banks if not b.startswith("nmf")]
     figures.plot_fidelity(
         curves,
         auc,
@@ -145,6 +148,40 @@ def fig6(inp, out, params, log) -> None:
         + " concept banks",
     )
     log.info("\n%s", auc.to_string())
+
+
+def nonlinear(inp, out, params, log) -> None:
+    """Fig. 6 where the estimator matters: per-class NMF banks at ``nonlinear_layer`` (the
+    head above it is non-linear, so TCAV is no longer two-valued and gradient x input no
+    longer the optimal order), rankings and curves on the first ``nonlinear_images``
+    evaluation images of every class."""
+    cfg = params.cfg
+    layer = cfg["nonlinear_layer"]
+    banks = experiments.layer_banks(
+        _arrays(inp.crops),
+        layer,
+        n_concepts=cfg["n_concepts"],
+        solver=cfg["solver"],
+        max_iter=cfg["max_iter"],
+        seed=params.seed,
+    )
+    model, _ = _model(inp, params)
+    cache = load_activations(inp.activations)
+    rows = experiments.first_per_class(cache["labels"], cfg["nonlinear_images"])
+    importance, curves = experiments.importance_and_fidelity(
+        banks,
+        cache["activations"][rows],
+        cache["labels"][rows],
+        model,
+        layer,
+        sobol_design=cfg["sobol_design"],
+        tcav_variant=cfg["tcav_variant"],
+        seed=params.seed,
+        bank_name=f"nmf_{layer}",
+    )
+    importance.to_csv(out.importance, index=False)
+    curves.to_csv(out.curves, index=False)
+    log.info("nmf_%s: %d classes x %d images", layer, len(banks), cfg["nonlinear_images"])
 
 
 def fig4(inp, out, params, log) -> None:
