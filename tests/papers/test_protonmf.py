@@ -157,3 +157,32 @@ def test_protopnet_costs_by_hand():
     loss = ppn.protopnet_loss(net, logits, min_d, y, clst=0.0, sep=1.0)
     assert float(loss) == pytest.approx(np.log(2) + (2.0 + 0.2) / 2)
     np.testing.assert_array_equal(net.last.weight.detach().numpy(), [[1, -0.5], [-0.5, 1]])
+
+
+def test_protopnet_run_above_a_resnet_block_keeps_pushed_patches():
+    """End to end on a tiny ResNet: after every cycle each prototype is an add-on patch of
+    a training image of its own class (push, then only the last layer moves)."""
+    from reference_impls.models.zoo import SmallResNet
+
+    torch.manual_seed(0)
+    model = SmallResNet(2, widths=(4, 4, 4, 8)).eval()
+    X = np.random.default_rng(0).random((8, 4, 4, 4)).astype(np.float32)
+    y = np.repeat([0, 1], 4)
+    cfg = dict(
+        prototypes_per_class=2,
+        prototype_dim=3,
+        warm_epochs=1,
+        cycles=2,
+        joint_epochs_per_cycle=1,
+        last_layer_epochs=1,
+        batch_size=4,
+    )
+    nmf_cfg = dict(solver="mu", max_iter=20, tol=1e-4)
+    rows, states = ex.protopnet_run(model, X, y, X, y, cfg, ["stage4"], 0, nmf_cfg)
+    assert len(rows) == 2 * 2 and set(rows.cycle) == {1, 2}
+    assert (rows[["protopnet", "nmf", "random_patches"]] >= 0).all().all()
+    net = ex.rebuild_protopnet(model, states[2]["state"], X, cfg, ["stage4"])
+    maps = ppn.add_on_maps(net, X)
+    for j, (img, h, w) in enumerate(states[2]["where"].numpy()):
+        assert y[img] == j // 2
+        np.testing.assert_allclose(net.prototypes[j].detach().numpy(), maps[img, h, w], atol=1e-5)
