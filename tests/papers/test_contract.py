@@ -25,8 +25,13 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 def dry_run(*args, cwd=ROOT, env=None):
     """A dry run of the whole DAG (``--forceall``: independent of what results/ holds)."""
+    return snakemake("-n", "--forceall", *args, cwd=cwd, env=env)
+
+
+def snakemake(*args, cwd=ROOT, env=None):
+    """Run snakemake (one core, no lock); its output, after asserting it succeeded."""
     run = subprocess.run(
-        SNAKEMAKE + ["-n", "--forceall", "--nolock", "--cores", "1", *args],
+        SNAKEMAKE + ["--nolock", "--cores", "1", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -212,16 +217,7 @@ def test_adding_a_paper_is_one_include_line_and_new_files(toy_copy):
         if cfg.stem != "toy":
             cfg.unlink()
     targets = ["results/default/claims.csv", "results/default/reproduction_index.csv"]
-    run = subprocess.run(
-        SNAKEMAKE + ["--nolock", "--cores", "1", *targets],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout[-3000:]
+    snakemake(*targets, cwd=tmp, env=env)
     ledger = pd.read_csv(tmp / "results/default/claims.csv")
     assert ledger[["paper", "claim_id"]].values.tolist() == [["toy", "fig1_has_n_rows"]]
     assert ledger["holds"].tolist() == [True]  # the config's n: 4 reached the step
