@@ -42,6 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 CONDITIONS = ("base", "threads2", "ulp", "retrained")
 PROFILE_OF = {"retrained": "noise"}
+# the comparison protocol the committed noise floor was measured with (compare.py before the
+# one-job-per-method refactor, 9 metrics); the current API (run_method, EvalData) needs an
+# adapter here before the new metrics can be measured
+PROTOCOL_REV = "f5f1fb1724abfee0948da010f7a060e409a847b4"
 PRIORITY = [
     "ica",
     "kmeans_ace",
@@ -243,7 +247,9 @@ def main(argv=None) -> None:
     parser.add_argument("condition", nargs="?", choices=CONDITIONS)
     parser.add_argument("--profile", default="default")
     parser.add_argument("--methods", nargs="*", help="only these methods (for timing)")
-    parser.add_argument("--rev", help="git revision of reference_impls/compare.py to use")
+    parser.add_argument(
+        "--rev", default=PROTOCOL_REV, help="git revision of reference_impls/compare.py to use"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.action == "run":

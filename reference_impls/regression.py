@@ -65,18 +65,30 @@ def _check_bounds(where, spec, extra=()):
 
 
 def _check_spec(where, spec):
-    """A tolerance: 'skip' or ``{abs, rel[, unstable: {methods, level, abs, rel}]}``."""
+    """A tolerance: 'skip' or ``{abs, rel[, unstable]}``, ``unstable`` one group
+    ``{methods, level, abs, rel}`` or a list of them (a tolerance per group of methods)."""
     _check_bounds(where, spec, extra=("unstable",))
-    unstable = spec.get("unstable") if isinstance(spec, dict) else None
-    if unstable is None:
+    groups = spec.get("unstable") if isinstance(spec, dict) else None
+    if groups is None:
         return
-    if not isinstance(unstable, dict) or not isinstance(unstable.get("methods"), list):
-        raise ValueError(f"{where}.unstable needs a list 'methods', got {unstable!r}")
-    _check_bounds(f"{where}.unstable", unstable, extra=("methods", "level"))
-    if unstable.get("level", "median") not in LEVELS + ("skip",):
-        raise ValueError(
-            f"{where}.unstable.level must be one of {LEVELS + ('skip',)}, got {unstable['level']!r}"
-        )
+    for unstable in groups if isinstance(groups, list) else [groups]:
+        if not isinstance(unstable, dict) or not isinstance(unstable.get("methods"), list):
+            raise ValueError(f"{where}.unstable needs a list 'methods', got {unstable!r}")
+        _check_bounds(f"{where}.unstable", unstable, extra=("methods", "level"))
+        if unstable.get("level", "median") not in LEVELS + ("skip",):
+            raise ValueError(
+                f"{where}.unstable.level must be one of {LEVELS + ('skip',)}, "
+                f"got {unstable['level']!r}"
+            )
+
+
+def unstable_spec(spec, method):
+    """The unstable group of ``spec`` that lists ``method``, or None (a stable method)."""
+    groups = spec.get("unstable") if isinstance(spec, dict) else None
+    for unstable in groups if isinstance(groups, list) else [groups or {}]:
+        if method in unstable.get("methods", []):
+            return unstable
+    return None
 
 
 def _check_metric_table(where, table):
@@ -214,8 +226,8 @@ def compare_metrics(current: pd.DataFrame, expected: pd.DataFrame, tol: dict) ->
         if key not in got_of:
             failures.append(f"MISSING  {label}: expected {want:.6g}, no current value")
             continue
-        unstable = spec.get("unstable") or {}
-        if key[i_method] in unstable.get("methods", []):
+        unstable = unstable_spec(spec, key[i_method])
+        if unstable is not None:
             if unstable.get("level") == "skip":
                 continue
             if key[i_seed] != "all":  # aggregated over seeds below
@@ -230,7 +242,9 @@ def compare_metrics(current: pd.DataFrame, expected: pd.DataFrame, tol: dict) ->
             failures.append(line)
     names = KEY[:i_seed] + KEY[i_seed + 1 :]
     for group, rows in groups.items():
-        unstable = metric_spec(tol, group[names.index("metric")])["unstable"]
+        unstable = unstable_spec(
+            metric_spec(tol, group[names.index("metric")]), group[names.index("method")]
+        )
         level = unstable.get("level", "median")
         agg = np.mean if level == "mean" else np.median
         seeds = ",".join(sorted(r[0] for r in rows))
