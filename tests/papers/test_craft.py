@@ -328,7 +328,9 @@ def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
     )
     assert pd.read_csv(d / "gradients.csv")["rel_error"].max() < 1e-5
     run(steps.localisation, Files(**common, checkpoint=f.checkpoint), Files(d / "loc.csv"))
-    assert len(pd.read_csv(d / "loc.csv")) == 4 * 2
+    loc = pd.read_csv(d / "loc.csv")
+    assert (loc["method"] == "concept").sum() == 4 * 2  # 4 concepts x 2 classes
+    assert (loc["method"] == "class_gradcam").sum() == 2  # the control: one per class
     run(steps.table1, Files(**common), Files(d / "table1.csv"))
     table1 = pd.read_csv(d / "table1.csv")
     assert set(table1["experiment"]) == {"intruder", "binary_choice", "purity"}
@@ -359,6 +361,7 @@ def test_pipeline_end_to_end_through_the_steps(tiny_foundation):
         "intruder_subconcept_above_concept",
         "implicit_gradients_match_fd",
         "subconcepts_purer_than_parent",
+        "attribution_maps_beat_class_gradcam",
     } <= set(claims["claim_id"])
     assert claims["holds"].isin([True, False]).all()
     results = pd.read_csv(d / "results.csv")

@@ -47,15 +47,22 @@ def class_localisation(
     batch_size: int = 64,
 ) -> pd.DataFrame:
     """:func:`localisation_table` of every class's concepts on its first ``localisation_images``
-    evaluation images (concept attribution maps with the class's own bank)."""
+    evaluation images (concept attribution maps with the class's own bank, ``method`` =
+    ``concept``), and as a control the class's own Grad-CAM on the same images (one row per
+    class, ``method`` = ``class_gradcam``, ``concept`` = -1): a concept map that localises no
+    better than the class map shows saliency, not a concept."""
     labels = np.asarray(labels)
     frames = []
     for c, bank in zip(concepts["classes"], concepts["bank"]):
         idx = np.flatnonzero(labels == c)[:localisation_images]
+        shown, masks = images[idx], np.asarray(part_masks)[idx]
         maps = concept_attribution_maps(
-            model, images[idx], bank, layer, cam_layer=cam_layer, pool=pool, batch_size=batch_size
+            model, shown, bank, layer, cam_layer=cam_layer, pool=pool, batch_size=batch_size
         )
-        frames.append(localisation_table(maps, np.asarray(part_masks)[idx], int(c)))
+        frames.append(localisation_table(maps, masks, int(c)).assign(method="concept"))
+        cam = grad_cam(model, shown, cam_layer, lambda logits, _store, _b, c=int(c): logits[:, [c]])
+        control = localisation_table(cam, masks, int(c)).assign(method="class_gradcam", concept=-1)
+        frames.append(control)
     return pd.concat(frames, ignore_index=True)
 
 
