@@ -6,7 +6,8 @@ backprop. Rules: ``workflow/rules/xnn.smk``; results: ``results/<profile>/xnn/``
 
 Embedded scale (default profile): ``cnn_parts`` with the XNN attached at ``stage3`` flattened
 (4,096 dims, the fc6 analogue); a few categories (``categories``), subsampled one-vs-all
-training rows (``n_pos_train`` / ``n_neg_train``), a few epochs (``srae.epochs``) and
+training rows (``n_pos_train`` / ``n_neg_train``), a 200-100-5 encoder instead of 800-100-5
+(``srae.hidden``), a few epochs (``srae.epochs``) and
 ``heatmap_images`` test images per category for the heatmap metrics; one seed (intervals are
 over categories). The full profile keeps the thesis settings (VGG19 fc on CUB, 200 classes).
 """
@@ -19,8 +20,8 @@ ARTEFACTS = [
         "table3_1.csv",
         "reproduced",
         "F_reg, F_cls, O1, O2, locality (Voronoi and mask) of SRAE, NN, SAE, Lasso, CAE, Z, "
-        "1-Heatmap, Grad-CAM and a random-x-feature control; embedded: few categories, "
-        "subsampled rows, few epochs",
+        "1-Heatmap, Grad-CAM and a random-x-feature control; embedded: 4 categories, "
+        "1,200 training rows each, 200-100-5 encoder, 4 epochs",
     ),
     Artefact(
         "Table A.1",
