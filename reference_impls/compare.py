@@ -631,14 +631,16 @@ def plot_pareto(long, path) -> None:
     pts = per_seed[per_seed["metric"].isin(["reconstruction_error", "code_sparsity"])].pivot_table(
         index=["method", "seed"], columns="metric", values="value"
     )
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = plt.subplots(figsize=(7, 5))
+    labels: dict = {}  # methods whose means coincide (to 0.01) share one label
     for method, sub in pts.groupby(level="method"):
         x, y = sub["code_sparsity"], sub["reconstruction_error"]
         line = ax.scatter(x, y, s=14, alpha=0.5)
         ax.scatter(x.mean(), y.mean(), s=60, color=line.get_facecolor()[0], edgecolor="k")
-        ax.annotate(
-            method, (x.mean(), y.mean()), fontsize=8, xytext=(4, 4), textcoords="offset points"
-        )
+        key = (round(x.mean(), 2), round(y.mean(), 2))
+        labels.setdefault(key, []).append(method)
+    for (x, y), names in labels.items():
+        ax.annotate(", ".join(names), (x, y), fontsize=8, xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("code sparsity (share of zero coefficients, higher is sparser)")
     ax.set_ylabel("relative reconstruction error (lower is better)")
     ax.set_title("Reconstruction vs sparsity (small: seeds; large: mean)")
