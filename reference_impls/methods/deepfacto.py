@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
 from ..factorization._updates import hals_sweep
+from ..factorization._validation import store_init_params
 from ..factorization.nmf import NMF
 from ..factorization.nnls import nnls
 
@@ -82,18 +83,7 @@ class DeepFacto(TransformerMixin, BaseEstimator):
         init_rows=20000,
         random_state=None,
     ):
-        self.n_components = n_components
-        self.n_epochs = n_epochs
-        self.beta = beta
-        self.gamma = gamma
-        self.z_lr = z_lr
-        self.lr = lr
-        self.s_steps = s_steps
-        self.batch_size = batch_size
-        self.stats_decay = stats_decay
-        self.init_iter = init_iter
-        self.init_rows = init_rows
-        self.random_state = random_state
+        store_init_params(self, locals())
 
     # ------------------------------------------------------------------ fitting
     def fit(self, A, y=None):
