@@ -45,7 +45,7 @@ def test_schema_errors_name_the_key(mutate, expected):
 def _dry_run(*args, cwd=ROOT):
     """A dry run of the whole DAG (``--forceall``: independent of what results/ holds)."""
     run = subprocess.run(
-        SNAKEMAKE + ["-n", "--forceall", "--nolock", "--cores", "1", *args],
+        SNAKEMAKE + ["-n", "--forceall", "--rerun-incomplete", "--nolock", "--cores", "1", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

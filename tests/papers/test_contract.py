@@ -25,7 +25,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 def dry_run(*args, cwd=ROOT, env=None):
     """A dry run of the whole DAG (``--forceall``: independent of what results/ holds)."""
-    return snakemake("-n", "--forceall", *args, cwd=cwd, env=env)
+    return snakemake("-n", "--forceall", "--rerun-incomplete", *args, cwd=cwd, env=env)
 
 
 def snakemake(*args, cwd=ROOT, env=None):
