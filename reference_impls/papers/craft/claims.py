@@ -195,7 +195,8 @@ def craft_claims(
                 our_value=round(float(subp["value"]), 4),
                 comparison="sub-concept purity > random split of the parent (> parent purity)",
                 holds=bool(subp["value"] > rndp["value"] and subp["value"] > par["value"]),
-                control_value=f"random split {rndp['value']:.4f} {_ci(rndp)}",
+                control_value=f"random split {rndp['value']:.4f} "
+                + _ci(rndp).replace("trials", "parent concepts"),
                 interval=_ci(subp).replace("trials", "parent concepts"),
                 note=f"parent purity {par['value']:.4f}; purity is mostly background-type "
                 f"purity here (most 18 px crops are background)",
