@@ -144,6 +144,7 @@ def _cell(value) -> str:
 
 FRAGILE_REL = 0.05  # default margin, relative, under which a claim is fragile (tolerances.yaml)
 _THRESHOLD = re.compile(r"([<>]=?)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*%?\s*$")
+_SPREAD = re.compile(r"bootstrap|seed|confiden|\bCI\b|%", re.IGNORECASE)
 _INTERVAL = re.compile(r"\[\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\]")
 
 
@@ -161,7 +162,8 @@ def fragile_claims(ledger: pd.DataFrame, rel: float = FRAGILE_REL) -> dict:
     Readable only for claims that compare ``our_value`` with a number written at the end of
     ``comparison`` (``"share choosing the sub-concept > 0.5"``): fragile when
     ``|our_value - threshold| <= rel * max(|our_value|, |threshold|)`` or when the claim's
-    ``interval`` (``"seeds 0-2: [0.48, 0.55]"``) contains the threshold. Claims that compare
+    ``interval`` (``"seeds 0-2: [0.48, 0.55]"``, a seed or bootstrap / confidence interval
+    that contains ``our_value``) contains the threshold. Claims that compare
     two measured quantities carry no threshold and are not judged here.
     """
     out = {}
@@ -172,7 +174,10 @@ def fragile_claims(ledger: pd.DataFrame, rel: float = FRAGILE_REL) -> dict:
             continue
         threshold = float(match.group(2))
         margin = ours - threshold
-        interval = _INTERVAL.search(str(r.get("interval", "")))
+        text = str(r.get("interval", ""))
+        interval = _INTERVAL.search(text) if _SPREAD.search(text) else None
+        if interval and not float(interval.group(1)) <= ours <= float(interval.group(2)):
+            interval = None  # an interval of some other quantity
         if abs(margin) <= rel * max(abs(ours), abs(threshold)):
             why = f"margin {margin:+.3g} to the threshold {threshold:g} is within {rel:.0%}"
         elif interval and float(interval.group(1)) <= threshold <= float(interval.group(2)):

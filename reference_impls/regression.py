@@ -211,6 +211,20 @@ def _new_rows(cur, exp, names, skipped) -> list[str]:
     ]
 
 
+def _outside_seed_range(rows, bounds) -> list[str]:
+    """Per-seed values of an unstable method may land on another seed's optimum, not
+    outside the range the expected seeds span, widened by the tolerance."""
+    wants = [r[1] for r in rows]
+    lo, hi = min(wants), max(wants)
+    margin = bounds[0] + bounds[1] * max(abs(lo), abs(hi))
+    return [
+        f"DRIFT    {label}: got {got:.6g}, outside the expected seed range "
+        f"[{lo:.6g}, {hi:.6g}] +- tolerance {margin:.3g} [per-seed values are unstable]"
+        for _, _, got, label in rows
+        if not (lo - margin <= got <= hi + margin)  # NaN fails too
+    ]
+
+
 def compare_metrics(current: pd.DataFrame, expected: pd.DataFrame, tol: dict) -> list[str]:
     """Failures of the comparison table: per-seed drift of stable methods, seed-mean or
     median drift of a metric's unstable methods, missing and unexpected rows."""
@@ -232,7 +246,7 @@ def compare_metrics(current: pd.DataFrame, expected: pd.DataFrame, tol: dict) ->
                 continue
             if key[i_seed] != "all":  # aggregated over seeds below
                 group = key[:i_seed] + key[i_seed + 1 :]
-                groups.setdefault(group, []).append((key[i_seed], want, got_of[key]))
+                groups.setdefault(group, []).append((key[i_seed], want, got_of[key], label))
                 continue
             bounds = _bounds(unstable)
         else:
@@ -255,6 +269,7 @@ def compare_metrics(current: pd.DataFrame, expected: pd.DataFrame, tol: dict) ->
         )
         if line:
             failures.append(line + f" [{level} over seeds: per-seed values are unstable]")
+        failures += _outside_seed_range(rows, _bounds(unstable))
     failures += _new_rows(cur, exp, KEY, lambda k: metric_spec(tol, k[i_metric]) == "skip")
     return failures
 
@@ -337,7 +352,10 @@ def check(results_dir, expected_dir, tolerances, papers=None, notes=None) -> lis
             continue
         cur, exp = pd.read_csv(cur_path), pd.read_csv(exp_path)
         if kind == "metrics":
-            failures += compare_metrics(cur, exp, tol)
+            try:
+                failures += compare_metrics(cur, exp, tol)
+            except ValueError as err:
+                failures.append(f"BAD TABLE  {cur_path} or {exp_path}: {err}")
         else:
             failures += compare_claims(cur, exp)
             if notes is not None:
@@ -359,7 +377,12 @@ def check(results_dir, expected_dir, tolerances, papers=None, notes=None) -> lis
         elif not cur_path.is_file():
             failures.append(f"NO RESULTS  {cur_path}: run the reproduction first")
         else:
-            failures += compare_results(pd.read_csv(cur_path), pd.read_csv(exp_path), tol, paper)
+            try:
+                failures += compare_results(
+                    pd.read_csv(cur_path), pd.read_csv(exp_path), tol, paper
+                )
+            except ValueError as err:  # a malformed table is a failure line, not a crash
+                failures.append(f"BAD TABLE  {cur_path} or {exp_path}: {err}")
     return failures
 
 
