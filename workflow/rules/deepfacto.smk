@@ -56,7 +56,7 @@ if DEEPFACTO_CFG is not None:
             results=f"{DEEPFACTO_OUT}/results.csv",
             claims=deepfacto_report("claims.csv", "claims"),
         params:
-            cfg=section("deepfacto", "cv", "figure_rank", "figure_images"),
+            cfg=section("deepfacto", "svm_split", "cv", "figure_rank", "figure_images"),
             ranks=DEEPFACTO_CFG["ranks"],
         log: paper_log("deepfacto", "tables"),
         benchmark: paper_bench("deepfacto", "tables"),

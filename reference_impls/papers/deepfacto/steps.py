@@ -122,7 +122,7 @@ def _localisation(maps, masks):
 def tables(inp, out, params, log):
     """Tables 4.1-4.2 (attribute SVMs on probe), Fig. B.2 (+ localisation), results, claims."""
     cfg, ranks = params.cfg, [int(r) for r in params.ranks]
-    probe = load_split(inp.manifest, "probe")
+    probe = load_split(inp.manifest, cfg["svm_split"])
     base = np.load(inp.baselines)
     idx = base["indices"]
     Y = probe.ground_truth["attributes"][idx]
