@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils import as_numpy, derive_seed
+from .base import ArrayImageDataset
 
 
 class ImageSource:
     """Lazy images of a dataset: ``source[rows]`` is a float32 ``(k, C, H, W)`` array, row i
     being dataset image ``indices[i]`` (default: the dataset order). Reads ``images`` when the
-    dataset holds them in memory, else calls ``load_image`` one image at a time (real data)."""
+    dataset is an :class:`ArrayImageDataset` (model-ready arrays in memory), else calls ``load_image`` one image at a time (real data)."""
 
     def __init__(self, dataset, indices=None):
         self.dataset = dataset
@@ -21,7 +22,7 @@ class ImageSource:
 
     def __getitem__(self, rows) -> np.ndarray:
         ids = self.indices[np.atleast_1d(np.asarray(rows, dtype=np.int64))]
-        if hasattr(self.dataset, "images"):
+        if isinstance(self.dataset, ArrayImageDataset):  # float32 N x C x H x W in [0, 1]
             return np.asarray(self.dataset.images[ids], dtype=np.float32)
         return np.stack([as_numpy(self.dataset.load_image(int(i)), np.float32) for i in ids])
 
