@@ -100,8 +100,10 @@ class Artefact:
 
     @property
     def slug(self) -> str:
-        """Caption file name: ``workflow/report/<id>/<slug>.rst`` ("Fig. 4" -> "fig4")."""
-        return re.sub(r"[^a-z0-9.-]", "", self.artefact.lower())
+        """Caption file name ``workflow/report/<id>/<slug>.rst``: abbreviation dots dropped,
+        numbering kept ("Fig. 4" -> "fig4", "Table A.1" -> "tablea.1", "App. F" -> "appf")."""
+        abbreviations_dropped = re.sub(r"\.(\s|$)", r"\1", self.artefact.lower())
+        return re.sub(r"[^a-z0-9.-]", "", abbreviations_dropped)
 
     def __post_init__(self):
         if self.status not in STATUSES:

@@ -79,9 +79,7 @@ def test_paper_follows_the_house_rules(paper, default_dag):
     for a in artefacts(paper):
         if a.output:
             assert f"{out}/{a.output}" in files, f"{paper} {a.artefact}: {a.output} not in DAG"
-            # "Fig. 4" -> fig4.rst (README) or fig.4.rst (Artefact.slug): either is accepted
-            slugs = {a.slug, re.sub(r"^([a-z]+)\.", r"\1", a.slug)}
-            assert any((report / f"{s}.rst").is_file() for s in slugs), (
+            assert (report / f"{a.slug}.rst").is_file(), (
                 f"{paper} {a.artefact}: no caption workflow/report/{paper}/{a.slug}.rst"
             )
     for name in ("claims.csv", "results.csv"):
@@ -248,3 +246,21 @@ def test_a_user_profile_is_a_config_name_not_a_code_path(toy_copy):
     ]:
         text = smk.read_text()
         assert not re.search(r"""profile"\]\s*==|== *["'](default|full)["']""", text), smk.name
+
+
+@pytest.mark.parametrize(
+    "artefact,slug",
+    [
+        ("Fig. 4", "fig4"),
+        ("Table A.1", "tablea.1"),
+        ("App. F", "appf"),
+        ("Sec. 3.4", "sec3.4"),
+        ("Figs. 2-3", "figs2-3"),
+        ("Fig. B.1", "figb.1"),
+        ("Table I", "tablei"),
+    ],
+)
+def test_caption_slug_drops_abbreviation_dots_keeps_numbering(artefact, slug):
+    from reference_impls.claims import Artefact
+
+    assert Artefact(artefact, "out.csv", "reproduced").slug == slug

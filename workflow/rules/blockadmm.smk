@@ -5,19 +5,16 @@ BLOCKADMM_CFG = paper_config("blockadmm")
 if BLOCKADMM_CFG is not None:
     BLOCKADMM_OUT = paper_dir("blockadmm")
     BLOCKADMM_DATA = f"{RESULTS}/data/{BLOCKADMM_CFG['dataset']}/manifest.json"
-    BLOCKADMM_WIDE = (f"{RESULTS}/data/{BLOCKADMM_CFG.get('wide_dataset', BLOCKADMM_CFG['dataset'])}"
-                      "/manifest.json")
+    BLOCKADMM_WIDE_DATASET = BLOCKADMM_CFG.get("wide_dataset", BLOCKADMM_CFG["dataset"])
+    BLOCKADMM_WIDE = f"{RESULTS}/data/{BLOCKADMM_WIDE_DATASET}/manifest.json"
     BLOCKADMM_IMAGES = f"{RESULTS}/data/{BLOCKADMM_CFG['image_dataset']}/manifest.json"
 
-    def blockadmm_report(name, slug):
-        return report(f"{BLOCKADMM_OUT}/{name}", caption=paper_caption("blockadmm", slug),
-                      category="blockadmm")
 
     rule blockadmm_fig43:
         """Fig. 4.3: Block ADMM (tuned on a validation hold-out), Gotmare, SGD, Adam."""
         input: manifest=BLOCKADMM_DATA,
         output:
-            grid=blockadmm_report("grid.csv", "grid"),
+            grid=paper_report("blockadmm", "grid.csv", "grid"),
             history=f"{BLOCKADMM_OUT}/runs/fig43.csv",
         params: cfg=section("blockadmm", "shallow"), seed=config["seed"],
         log: paper_log("blockadmm", "fig43"),
@@ -69,18 +66,18 @@ if BLOCKADMM_CFG is not None:
             fig45=rules.blockadmm_fig45.output.history,
             figb1=rules.blockadmm_figb1.output.history,
         output:
-            fig43=blockadmm_report("fig4_3_shallow_mlp.png", "fig.4.3"),
-            fig44=blockadmm_report("fig4_4_deep_mlp.png", "fig.4.4"),
-            fig45=blockadmm_report("fig4_5_resnet_blocks.png", "fig.4.5"),
-            fig46=blockadmm_report("fig4_6_wall_clock.png", "fig.4.6"),
-            figb1=blockadmm_report("figB_1_wide_mlp.png", "fig.b.1"),
+            fig43=paper_report("blockadmm", "fig4_3_shallow_mlp.png", "fig4.3"),
+            fig44=paper_report("blockadmm", "fig4_4_deep_mlp.png", "fig4.4"),
+            fig45=paper_report("blockadmm", "fig4_5_resnet_blocks.png", "fig4.5"),
+            fig46=paper_report("blockadmm", "fig4_6_wall_clock.png", "fig4.6"),
+            figb1=paper_report("blockadmm", "figB_1_wide_mlp.png", "figb.1"),
             fig43_csv=f"{BLOCKADMM_OUT}/fig4_3_shallow_mlp.csv",
             fig43_closed_csv=f"{BLOCKADMM_OUT}/fig4_3_full_batch.csv",
             fig44_csv=f"{BLOCKADMM_OUT}/fig4_4_deep_mlp.csv",
             fig45_csv=f"{BLOCKADMM_OUT}/fig4_5_resnet_blocks.csv",
             figb1_csv=f"{BLOCKADMM_OUT}/figB_1_wide_mlp.csv",
             results=f"{BLOCKADMM_OUT}/results.csv",
-            claims=blockadmm_report("claims.csv", "claims"),
+            claims=paper_report("blockadmm", "claims.csv", "claims"),
         params: dataset=BLOCKADMM_CFG["dataset"],
         log: paper_log("blockadmm", "claims"),
         benchmark: paper_bench("blockadmm", "claims"),

@@ -158,6 +158,12 @@ def paper_caption(paper_id, artefact):
     return f"../report/{paper_id}/{artefact}.rst"
 
 
+def paper_report(paper_id, name, slug):
+    """``results/<profile>/<id>/<name>`` in the report, captioned by report/<id>/<slug>.rst."""
+    return report(f"{paper_dir(paper_id)}/{name}", caption=paper_caption(paper_id, slug),
+                  category=paper_id)
+
+
 def section(paper_id, *keys):
     """Only the keys a step reads: params are a rerun trigger, so a rule's params hold the
     slice it uses, never the whole section."""

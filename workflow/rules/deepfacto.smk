@@ -15,9 +15,6 @@ if DEEPFACTO_CFG is not None:
         raise ValueError(f"config deepfacto.figure_rank: {DEEPFACTO_CFG['figure_rank']} is not "
                          f"one of deepfacto.ranks {DEEPFACTO_CFG['ranks']}")
 
-    def deepfacto_report(name, slug):
-        return report(f"{DEEPFACTO_OUT}/{name}", caption=paper_caption("deepfacto", slug),
-                      category="deepfacto")
 
     rule deepfacto_rank:
         """DeepFacto at one rank (Block ADMM, class labels) + the post-hoc NMF of that rank."""
@@ -49,12 +46,12 @@ if DEEPFACTO_CFG is not None:
             ranks=expand(f"{DEEPFACTO_OUT}/fits/rank{{r}}.npz", r=DEEPFACTO_CFG["ranks"]),
             baselines=f"{DEEPFACTO_OUT}/fits/baselines.npz",
         output:
-            table41=deepfacto_report("table4_1_attribute_svm.csv", "table4.1"),
-            table42=deepfacto_report("table4_2_per_attribute.csv", "table4.2"),
-            figure=deepfacto_report("figB_2_heatmaps.png", "fig.b.2"),
-            localisation=deepfacto_report("figB_2_localisation.csv", "localisation"),
+            table41=paper_report("deepfacto", "table4_1_attribute_svm.csv", "table4.1"),
+            table42=paper_report("deepfacto", "table4_2_per_attribute.csv", "table4.2"),
+            figure=paper_report("deepfacto", "figB_2_heatmaps.png", "figb.2"),
+            localisation=paper_report("deepfacto", "figB_2_localisation.csv", "localisation"),
             results=f"{DEEPFACTO_OUT}/results.csv",
-            claims=deepfacto_report("claims.csv", "claims"),
+            claims=paper_report("deepfacto", "claims.csv", "claims"),
         params:
             cfg=section("deepfacto", "svm_split", "cv", "figure_rank", "figure_images"),
             ranks=DEEPFACTO_CFG["ranks"],

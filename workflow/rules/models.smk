@@ -18,7 +18,6 @@ rule train_model:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=lambda wc: 0 if config["profile"] == "default" else 1,
     script:
         "../scripts/train_model.py"
 

@@ -63,7 +63,7 @@ if MULTIASPECT_CFG is not None:
         input:
             fit=rules.multiaspect_runtime.output.fit
         output:
-            png=ma_report("fig2_similarity.png", "fig.2", "Fig. 2"),
+            png=ma_report("fig2_similarity.png", "fig2", "Fig. 2"),
             csv=f"{MA_OUT}/fig2_similarity.csv",
         params:
             cfg=section(MA, "layers"), seed=config["seed"]
@@ -76,7 +76,7 @@ if MULTIASPECT_CFG is not None:
         input:
             fit=rules.multiaspect_runtime.output.fit
         output:
-            png=ma_report("fig3_eigenvalues.png", "fig.3", "Fig. 3"),
+            png=ma_report("fig3_eigenvalues.png", "fig3", "Fig. 3"),
             csv=f"{MA_OUT}/fig3_eigenvalues.csv",
         params:
             cfg=section(MA, "layers", "eigen_k"), seed=config["seed"]
@@ -89,8 +89,8 @@ if MULTIASPECT_CFG is not None:
         input:
             fit=rules.multiaspect_runtime.output.fit, manifest=manifest_of(MA_CFG["model"]), table=rules.multiaspect_table1.output.table
         output:
-            png=ma_report("fig4_5_latent_pixels.png", "figs.4-5", "Figs. 4-5"),
-            csv=ma_report("fig4_5_masks.csv", "figs.4-5", "Figs. 4-5"),
+            png=ma_report("fig4_5_latent_pixels.png", "figs4-5", "Figs. 4-5"),
+            csv=ma_report("fig4_5_masks.csv", "figs4-5", "Figs. 4-5"),
         params:
             cfg=section(MA, "eval_split", "n_neighbours"), seed=config["seed"]
         log: paper_log(MA, "fig4_5")
@@ -114,8 +114,8 @@ if MULTIASPECT_CFG is not None:
         input:
             fit=rules.multiaspect_runtime.output.fit, manifest=manifest_of(MA_CFG["model"]), checkpoint=checkpoint_of(MA_CFG["model"]), table=rules.multiaspect_table1.output.table
         output:
-            png=ma_report("fig6_7_lime.png", "figs.6-7", "Figs. 6-7"),
-            csv=ma_report("fig6_7_lime.csv", "figs.6-7", "Figs. 6-7"),
+            png=ma_report("fig6_7_lime.png", "figs6-7", "Figs. 6-7"),
+            csv=ma_report("fig6_7_lime.csv", "figs6-7", "Figs. 6-7"),
         params:
             cfg=section(MA, "eval_split", "lime"), seed=config["seed"]
         log: paper_log(MA, "fig6_7")
@@ -127,8 +127,8 @@ if MULTIASPECT_CFG is not None:
         input:
             manifest=manifest_of(MA_CFG["cam_model"]), checkpoint=checkpoint_of(MA_CFG["cam_model"])
         output:
-            png=ma_report("fig8_11_gradcam.png", "figs.8-11", "Figs. 8-11"),
-            csv=ma_report("fig8_11_maps.csv", "figs.8-11", "Figs. 8-11"),
+            png=ma_report("fig8_11_gradcam.png", "figs8-11", "Figs. 8-11"),
+            csv=ma_report("fig8_11_maps.csv", "figs8-11", "Figs. 8-11"),
         params:
             cfg=section(MA, "cam_split", "cam_layers", "cam_factors", "cam_layer", "n_examples", "lambda_P", "lambda_O", "lambda_F", "max_iter"), seed=config["seed"]
         log: paper_log(MA, "fig8_11")
@@ -178,8 +178,8 @@ if MULTIASPECT_CFG is not None:
         input:
             **MA_CASE_INPUT, manifest=manifest_of(MA_CFG["case_model"]), gs=rules.multiaspect_table4.output.fit, tv=rules.multiaspect_table5.output.fit
         output:
-            fig12=ma_report("fig12_tcav_gs.png", "fig.12", "Fig. 12"),
-            fig13=ma_report("fig13_tcav.png", "fig.13", "Fig. 13"),
+            fig12=ma_report("fig12_tcav_gs.png", "fig12", "Fig. 12"),
+            fig13=ma_report("fig13_tcav.png", "fig13", "Fig. 13"),
             csv=f"{MA_OUT}/tcav.csv",
         params:
             cfg=section(MA, "probe_split", "tcav_split", "tcav_layer", "tcav_concept_images", "tcav_random_sets", "tcav_class_images"), seed=config["seed"]

@@ -27,9 +27,6 @@ if PROTONMF_CFG is not None:
         cfg["protopnet"] = {k: v for k, v in cfg["protopnet"].items() if k != "seeds"}
         return cfg
 
-    def protonmf_report(name, slug):
-        return report(f"{PROTONMF_OUT}/{name}", caption=paper_caption("protonmf", slug),
-                      category="protonmf")
 
     rule protonmf_prototypes:
         """Step 1 (per-class NMF, Sec. 3.1) and Step 2 (head reconstruction, Eq. 4-8) for
@@ -57,7 +54,7 @@ if PROTONMF_CFG is not None:
             acts=protonmf_eval(),
             checkpoints=[checkpoint_of(m) for m in PROTONMF_MODELS],
         output:
-            table=protonmf_report("table3_nmf_residual_accuracy.csv", "table3"),
+            table=paper_report("protonmf", "table3_nmf_residual_accuracy.csv", "table3"),
         params:
             cfg=section("protonmf", "bootstrap"),
             seed=config["seed"],
@@ -75,7 +72,7 @@ if PROTONMF_CFG is not None:
             fits=protonmf_fits(),
             checkpoints=[checkpoint_of(m) for m in PROTONMF_MODELS],
         output:
-            figure=protonmf_report("fig5_reconstruction_errors.png", "fig5"),
+            figure=paper_report("protonmf", "fig5_reconstruction_errors.png", "fig5"),
             table=f"{PROTONMF_OUT}/fig5_reconstruction_errors.csv",
         params:
             seed=config["seed"],
@@ -93,7 +90,7 @@ if PROTONMF_CFG is not None:
             fits=protonmf_fits(),
             acts=protonmf_eval(),
         output:
-            table=protonmf_report("table4_intervention.csv", "table4"),
+            table=paper_report("protonmf", "table4_intervention.csv", "table4"),
         params:
             seed=config["seed"],
             models=PROTONMF_MODELS,
@@ -111,7 +108,7 @@ if PROTONMF_CFG is not None:
             acts=protonmf_eval(),
             manifests=[manifest_of(m) for m in PROTONMF_MODELS],
         output:
-            figure=protonmf_report("fig3_prototypes_architectures.png", "fig3"),
+            figure=paper_report("protonmf", "fig3_prototypes_architectures.png", "fig3"),
             table=f"{PROTONMF_OUT}/fig3_localisation.csv",
         params:
             cfg=section("protonmf", *PROTONMF_FIGS),
@@ -131,7 +128,7 @@ if PROTONMF_CFG is not None:
             acts=protonmf_eval([PROTONMF_FIRST])[0],
             manifest=manifest_of(PROTONMF_FIRST),
         output:
-            figure=protonmf_report("fig4_prototype_numbers.png", "fig4"),
+            figure=paper_report("protonmf", "fig4_prototype_numbers.png", "fig4"),
             table=f"{PROTONMF_OUT}/fig4_diversity.csv",
         params:
             cfg=section("protonmf", *PROTONMF_FIGS),
@@ -151,7 +148,7 @@ if PROTONMF_CFG is not None:
             acts=protonmf_eval([PROTONMF_FIRST])[0],
             manifest=manifest_of(PROTONMF_FIRST),
         output:
-            figure=protonmf_report("fig7_augmented_prototypes.png", "fig7"),
+            figure=paper_report("protonmf", "fig7_augmented_prototypes.png", "fig7"),
             table=f"{PROTONMF_OUT}/fig7_augmented_agreement.csv",
         params:
             cfg=section("protonmf", *PROTONMF_FIGS),
@@ -170,7 +167,7 @@ if PROTONMF_CFG is not None:
             acts=protonmf_eval([PROTONMF_FIRST])[0],
             manifest=manifest_of(PROTONMF_FIRST),
         output:
-            figure=protonmf_report("fig9_intervention_example.png", "fig9"),
+            figure=paper_report("protonmf", "fig9_intervention_example.png", "fig9"),
         params:
             cfg=section("protonmf", *PROTONMF_FIGS),
             model=PROTONMF_FIRST,
@@ -208,7 +205,7 @@ if PROTONMF_CFG is not None:
         input:
             runs=protonmf_runs(),
         output:
-            table=protonmf_report("table1_reconstruction_protopnet_vs_nmf.csv", "table1"),
+            table=paper_report("protonmf", "table1_reconstruction_protopnet_vs_nmf.csv", "table1"),
         log:
             paper_log("protonmf", "table1"),
         benchmark:
@@ -222,7 +219,7 @@ if PROTONMF_CFG is not None:
             runs=protonmf_runs(),
             table3=f"{PROTONMF_OUT}/table3_nmf_residual_accuracy.csv",
         output:
-            table=protonmf_report("table2_accuracy.csv", "table2"),
+            table=paper_report("protonmf", "table2_accuracy.csv", "table2"),
         params:
             models=PROTONMF_MODELS,
         log:
@@ -241,7 +238,7 @@ if PROTONMF_CFG is not None:
             manifest=manifest_of(PROTONMF_FIRST),
             states=f"{PROTONMF_OUT}/{PROTONMF_FIRST}/protopnet_seed{PROTONMF_SEEDS[0]}.pt",
         output:
-            figure=protonmf_report("fig2_protopnet_vs_nmf_cycles.png", "fig2"),
+            figure=paper_report("protonmf", "fig2_protopnet_vs_nmf_cycles.png", "fig2"),
             table=f"{PROTONMF_OUT}/fig2_stability.csv",
         params:
             cfg=dict(protonmf_run_cfg(), **section("protonmf", *PROTONMF_FIGS)),

@@ -93,7 +93,7 @@ if XNN_CFG is not None:
         input:
             maps=expand(f"{XNN_OUT}/categories/{{c}}/maps.npz", c=XNN_CATS),
         output:
-            report(f"{XNN_OUT}/fig3_8_xfeatures.png", caption=paper_caption("xnn", "fig.3.8"),
+            report(f"{XNN_OUT}/fig3_8_xfeatures.png", caption=paper_caption("xnn", "fig3.8"),
                    category="xnn"),
         params:
             categories=XNN_CATS,
