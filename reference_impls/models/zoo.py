@@ -135,6 +135,8 @@ TORCHVISION_STAGES = {
     "resnet18": ("layer1", "layer2", "layer3", "layer4"),
     "resnet34": ("layer1", "layer2", "layer3", "layer4"),
     "resnet50": ("layer1", "layer2", "layer3", "layer4"),
+    "resnet101": ("layer1", "layer2", "layer3", "layer4"),  # BONA Table 1
+    "resnet152": ("layer1", "layer2", "layer3", "layer4"),
     "vgg16": ("features.15", "features.22", "features.29", "classifier.4"),
     "vgg19": ("features.17", "features.26", "features.35", "classifier.4"),
 }
