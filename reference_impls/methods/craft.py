@@ -46,6 +46,7 @@ from ..metrics import (
 from ..models import record_layers
 from ..models.heads import LayerHead  # noqa: F401  (re-exported)
 from ..utils import as_numpy, as_tensor, get_device
+from .base import ExtractorMixin
 
 __all__ = [
     "CROP_FRACTION",
@@ -176,7 +177,7 @@ def _rows(A, name="A") -> np.ndarray | torch.Tensor:
     return A
 
 
-class Craft(TransformerMixin, BaseEstimator):
+class Craft(ExtractorMixin, TransformerMixin, BaseEstimator):
     """CRAFT concept extractor (Fel et al. 2023): NMF concept bank, NNLS coefficients,
     recursive sub-concepts, Sobol importance and concept attribution maps.
 
@@ -204,7 +205,12 @@ class Craft(TransformerMixin, BaseEstimator):
     reconstruction_err_ : float
         ``||A - U W||_F`` at the end of ``fit``.
     n_features_in_, n_components_ : int
+
+    ``fit_transform(A)`` is ``fit(A).transform(A)`` (:class:`~.base.ExtractorMixin`): the NNLS
+    codes every metric reads; :attr:`coefficients_` keeps the NMF factor (the recursion's).
     """
+
+    _positive_only = True
 
     def __init__(
         self,
@@ -229,7 +235,7 @@ class Craft(TransformerMixin, BaseEstimator):
         """Factorize pooled non-negative activations ``A`` (n x p): Eq. 1."""
         if not 0 < float(self.percentile) < 100:
             raise ValueError(f"percentile must be in (0, 100), got {self.percentile}")
-        A = _rows(as_numpy(A, np.float32))
+        A = as_numpy(self._validate(A, reset=True), np.float32)
         nmf = NMF(
             self.n_components,
             solver=self.solver,
@@ -243,12 +249,8 @@ class Craft(TransformerMixin, BaseEstimator):
         self.components_ = as_numpy(nmf.components_, np.float32)
         self.reconstruction_err_ = float(nmf.reconstruction_err_)
         self.n_iter_ = int(nmf.n_iter_)
-        self.n_features_in_ = A.shape[1]
         self.n_components_ = self.components_.shape[0]
         return self
-
-    def fit_transform(self, A, y=None):
-        return self.fit(A).coefficients_
 
     @classmethod
     def from_bank(cls, components, **params) -> Craft:
@@ -268,10 +270,9 @@ class Craft(TransformerMixin, BaseEstimator):
 
         A torch ``A`` that requires grad gets implicit gradients through the NNLS layer.
         """
-        check_is_fitted(self, "components_")
-        A = _rows(A)
-        if A.shape[1] != self.n_features_in_:
-            raise ValueError(f"A has {A.shape[1]} features, the bank has {self.n_features_in_}")
+        if getattr(A, "ndim", 2) > 2:
+            _rows(A)  # names transform_maps
+        A = self._validate(A, reset=False)
         if isinstance(A, torch.Tensor):
             return nnls(A, torch.as_tensor(self.components_, device=A.device, dtype=A.dtype))
         return as_numpy(nnls(as_numpy(A, np.float32), self.components_), np.float32)

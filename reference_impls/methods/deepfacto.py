@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
@@ -31,6 +32,7 @@ from ..factorization._updates import hals_sweep
 from ..factorization._validation import store_init_params
 from ..factorization.nmf import NMF
 from ..factorization.nnls import nnls
+from .base import ExtractorMixin
 
 __all__ = ["DeepFacto"]
 
@@ -45,7 +47,7 @@ def _as_maps(A, name="A"):
     raise ValueError(f"{name} must be (n, C) rows or (N, C, H, W) maps, got shape {tuple(A.shape)}")
 
 
-class DeepFacto(TransformerMixin, BaseEstimator):
+class DeepFacto(ExtractorMixin, TransformerMixin, BaseEstimator):
     """NMF layer trained inside a network by Block ADMM (sklearn conventions).
 
     Parameters
@@ -85,13 +87,31 @@ class DeepFacto(TransformerMixin, BaseEstimator):
     ):
         store_init_params(self, locals())
 
+    def __sklearn_tags__(self):
+        # A >= 0 is required (fit refuses negative input with its own message)
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags
+
+    def _checked(self, A, reset):
+        """(n, C) rows go through :meth:`ExtractorMixin._validate`; maps (ndim > 2) are
+        checked by :func:`_as_maps` and the channel count."""
+        if getattr(A, "ndim", 2) > 2:
+            if not reset:
+                check_is_fitted(self, "components_")
+            return A
+        return self._validate(A, reset=reset)
+
     # ------------------------------------------------------------------ fitting
     def fit(self, A, y=None):
         """``A``: non-negative (N, C, H, W) maps (``y``: one class per map) or (n, C) rows
         (``y``: one class per row, or None for the unsupervised layer)."""
-        X, self.map_shape_ = _as_maps(A)
+        X, self.map_shape_ = _as_maps(self._checked(A, reset=True))
         if float(X.min()) < 0:
-            raise ValueError("A must be non-negative (activations after a ReLU)")
+            raise ValueError(
+                "Negative values in data passed to A in DeepFacto: A must be non-negative "
+                "(activations after a ReLU)"
+            )
         N, C, P = X.shape
         r = int(self.n_components)
         if not 1 <= r <= C:
@@ -107,7 +127,14 @@ class DeepFacto(TransformerMixin, BaseEstimator):
         S = self._project(X, M)
         supervised = y is not None
         if supervised:
-            y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+            y = np.asarray(y)
+            kind = type_of_target(y)  # integer-valued floats are classes, objects unknown
+            if kind not in ("binary", "multiclass") or y.dtype.kind not in "iuf" or y.min() < 0:
+                raise ValueError(
+                    f"Unknown label type: y must hold non-negative integer class ids "
+                    f"(rows of the lift layer), got {kind} labels of dtype {y.dtype}"
+                )
+            y = torch.as_tensor(y, dtype=torch.long)
             if len(y) != N:
                 raise ValueError(f"y has {len(y)} labels for {N} samples of A")
             self.classes_ = np.unique(y.numpy())
@@ -237,8 +264,7 @@ class DeepFacto(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def transform(self, A):
         """Scores S >= 0: (n, r) for rows, (N, r, H, W) for maps (NNLS on M)."""
-        check_is_fitted(self, "components_")
-        X, shape = _as_maps(A)
+        X, shape = _as_maps(self._checked(A, reset=False))
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"A has {X.shape[1]} channels, DeepFacto was fitted with {self.n_features_in_}"
@@ -258,6 +284,7 @@ class DeepFacto(TransformerMixin, BaseEstimator):
 
     def predict(self, A):
         """Class predictions of the lifted scores (fitted with labels only)."""
+        check_is_fitted(self, "components_")
         if getattr(self, "lift_", None) is None:
             raise ValueError("DeepFacto was fitted without labels: no lift layer to predict with")
         S = torch.as_tensor(self.transform(A)).flatten(1)

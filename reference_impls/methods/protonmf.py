@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..factorization import NMF, nnls
 from ..utils import as_numpy, derive_seed
+from .base import ExtractorMixin
 
 VARIANTS = ("nmf_only", "residual_only", "exact", "augmented")
 
@@ -79,7 +81,7 @@ def relative_error(A, E, B) -> float:
     return float(np.linalg.norm(diff) / max(np.linalg.norm(A), np.finfo(float).tiny))
 
 
-class ProtoNMF(TransformerMixin, BaseEstimator):
+class ProtoNMF(ExtractorMixin, TransformerMixin, BaseEstimator):
     """Per-class NMF prototypes (Step 1) and, after :meth:`fit_head`, the head reconstruction
     (Step 2) with residual and augmented prototypes.
 
@@ -105,6 +107,10 @@ class ProtoNMF(TransformerMixin, BaseEstimator):
         ``False`` negative input raises.
     random_state : int or None, default=None
         Seeds each class's NMF (derived per class).
+
+    ``n_iter_`` is the largest iteration count of the per-class NMFs.
+    :meth:`decision_function` exists only after :meth:`fit_head` (``fit`` alone learns no
+    head), so scikit-learn's checks do not call it on a fitted-but-headless estimator.
     """
 
     def __init__(
@@ -125,6 +131,16 @@ class ProtoNMF(TransformerMixin, BaseEstimator):
         self.clip_negative = clip_negative
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        # honest tag: the factorization runs in float32 but presences are solved and returned
+        # in float64 (Eq. 1 with B fixed), so float64 is the dtype transform preserves
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        # with clip_negative (the default) negative input is accepted and clipped (Sec. 3.1);
+        # otherwise _rows refuses it
+        tags.input_tags.positive_only = not self.clip_negative
+        return tags
+
     def _rows(self, A, name="A"):
         A = as_numpy(A, np.float32)
         if A.ndim != 2:
@@ -132,18 +148,21 @@ class ProtoNMF(TransformerMixin, BaseEstimator):
         if self.clip_negative:
             return np.maximum(A, 0)
         if (A < 0).any():
-            raise ValueError(f"{name} has negative entries and clip_negative=False")
+            raise ValueError(
+                f"Negative values in data passed to {name} in ProtoNMF: {name} has negative "
+                f"entries and clip_negative=False"
+            )
         return A
 
     def fit(self, A, y=None):
         """Step 1: NMF of the rows of each class (all rows as one class when ``y`` is None)."""
-        A = self._rows(A)
+        A = self._rows(self._validate(A, reset=True))
         y = np.zeros(len(A), dtype=np.int64) if y is None else np.asarray(y)
         if y.shape != (len(A),):
             raise ValueError(f"y must hold one class per row of A ({len(A)}), got {y.shape}")
         self.classes_ = np.unique(y)
         seed = 0 if self.random_state is None else int(self.random_state)
-        banks, errors, self.codes_ = [], [], {}
+        banks, errors, n_iter, self.codes_ = [], [], [], {}
         for c in self.classes_:
             rows = A[y == c]
             nmf = NMF(
@@ -155,6 +174,7 @@ class ProtoNMF(TransformerMixin, BaseEstimator):
                 random_state=derive_seed(seed, "protonmf", int(c)),
             )
             E = nmf.fit_transform(rows)
+            n_iter.append(int(nmf.n_iter_))
             B = np.asarray(nmf.components_, dtype=np.float64)
             banks.append(B)
             errors.append(relative_error(rows, E, B))
@@ -163,13 +183,12 @@ class ProtoNMF(TransformerMixin, BaseEstimator):
         self.feature_error_ = np.asarray(errors)
         self.components_ = self.prototypes_.reshape(-1, A.shape[1])
         self.prototype_class_ = np.repeat(self.classes_, self.n_components)
-        self.n_features_in_ = A.shape[1]
+        self.n_iter_ = max(n_iter)
         return self
 
     def transform(self, A):
         """NNLS presence (n, K p) of rows on every prototype (Eq. 1 with B fixed)."""
-        check_is_fitted(self, "components_")
-        return nnls(self._rows(A).astype(np.float64), self.components_)
+        return nnls(self._rows(self._validate(A, reset=False)).astype(np.float64), self.components_)
 
     def inverse_transform(self, U):
         check_is_fitted(self, "components_")
@@ -224,6 +243,7 @@ class ProtoNMF(TransformerMixin, BaseEstimator):
         G = np.asarray(G, dtype=np.float64)
         return np.einsum("nd,kpd->nkp", G, self.augmented_) * self.coef_[None]
 
+    @available_if(lambda self: hasattr(self, "coef_"))
     def decision_function(self, G, variant="exact") -> np.ndarray:
         """Logits (n, K) of the fitted classes from pooled features ``G`` (n, D) (spatial
         means of the feature maps): ``nmf_only`` = ``sum a_i <g, b_i>``, ``residual_only`` =

@@ -34,6 +34,7 @@ import logging
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils import as_numpy
@@ -58,7 +59,10 @@ def log_penalty(z_hat, z, q: float):
 
 
 def pull_away(e):
-    """Eq. 3.3: ``1/(n(n-1)) sum_{l != l'} cos(E_l, E_l')^2`` between the n columns of ``e``."""
+    """Eq. 3.3: ``1/(n(n-1)) sum_{l != l'} cos(E_l, E_l')^2`` between the n columns of ``e``;
+    0 for a single column (no pairs: nothing to pull apart, rather than 0 / 0)."""
+    if e.shape[1] < 2:
+        return e.new_zeros(())
     e = e + 1e-8
     u = e / e.norm(dim=0, keepdim=True)
     c = u.T @ u
@@ -281,6 +285,7 @@ class SRAE(ExtractorMixin, TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def predict(self, A) -> np.ndarray:
         """``ybar = v^T E + b`` (M,)."""
+        check_is_fitted(self)
         return self.v_(torch.from_numpy(self.transform(A))).numpy()[:, 0]
 
     def contributions(self, A) -> np.ndarray:

@@ -22,51 +22,48 @@ from reference_impls.methods.base import BUILTIN, ExtractorMixin, make_extractor
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "workflow" / "config").glob("*.yaml"))
 
 # Papers' extractors that are not (yet) in a compare.methods entry; add yours here.
-PAPER_EXTRACTORS = ["reference_impls.methods.craft:Craft"]
+PAPER_EXTRACTORS = [
+    "reference_impls.methods.craft:Craft",
+    "reference_impls.methods.srae:SRAE",
+]
 
-_CRAFT_TODO = (
-    "methods/craft.py (CRAFT's file) does not use methods.base.ExtractorMixin yet: "
-    "no validate_data in fit/transform"
-)
 _FLOAT32_ORDER = (
     "float32 compute by design: BLAS blocks rows differently when they are permuted or "
     "batched, so outputs differ by ~1 ulp, above the check's rtol=1e-7 (flaky: may xpass)"
 )
-_PROTONMF_TODO = (
-    "methods/protonmf.py (ProtoNMF's file) does not use methods.base.ExtractorMixin yet: "
-    "no validate_data in fit/transform"
+_DEC_TODO = (
+    "methods/bona.py (BONA's file) does not use methods.base.ExtractorMixin yet: "
+    "no validate_data in fit/transform/predict"
 )
-_PROTONMF_Y = (
-    "NotFittedError after fit: with the check's y, fit builds per-class banks and a later "
-    "call finds no components_ (to be investigated in methods/protonmf.py)"
+_DEC_ONE_CLUSTER = (
+    "the check sets n_components=1 and DEC refuses fewer than 2 clusters (Kolouri et al.'s "
+    "Algorithm 1 clusters into K >= 2)"
 )
 # class path -> {check name: reason}
 EXPECTED_FAILURES = {
-    "reference_impls.methods.protonmf:ProtoNMF": {
+    "reference_impls.methods.bona:DEC": {
         **{
-            c: _PROTONMF_TODO
+            c: _DEC_TODO
             for c in (
+                "check_n_features_in_after_fitting",
                 "check_complex_data",
+                "check_estimators_empty_data_messages",
+                "check_estimator_sparse_tag",
                 "check_estimator_sparse_array",
                 "check_estimator_sparse_matrix",
-                "check_estimator_sparse_tag",
-                "check_estimators_empty_data_messages",
-                "check_fit2d_predict1d",
-                "check_n_features_in_after_fitting",
             )
         },
         **{
-            c: _PROTONMF_Y
+            c: _DEC_ONE_CLUSTER
             for c in (
-                "check_dict_unchanged",
-                "check_estimators_dtypes",
-                "check_estimators_pickle",
-                "check_fit_idempotent",
+                "check_dont_overwrite_parameters",
                 "check_methods_sample_order_invariance",
                 "check_methods_subset_invariance",
+                "check_fit2d_1feature",
+                "check_fit2d_predict1d",
             )
         },
-        "check_transformer_n_iter": "has max_iter but no n_iter_ (per-class NMF iterations)",
+        "check_transformer_preserve_dtypes": "float32 compute; no preserves_dtype tag yet",
     },
     "reference_impls.methods.baselines:PCAConcepts": {
         "check_methods_sample_order_invariance": _FLOAT32_ORDER,
@@ -75,29 +72,6 @@ EXPECTED_FAILURES = {
     "reference_impls.methods.baselines:ICAConcepts": {
         "check_methods_sample_order_invariance": _FLOAT32_ORDER,
         "check_methods_subset_invariance": _FLOAT32_ORDER,
-    },
-    "reference_impls.methods.craft:Craft": {
-        "check_complex_data": _CRAFT_TODO,
-        "check_estimator_sparse_array": _CRAFT_TODO,
-        "check_estimator_sparse_matrix": _CRAFT_TODO,
-        "check_estimator_sparse_tag": _CRAFT_TODO,
-        "check_estimators_empty_data_messages": _CRAFT_TODO,
-        "check_fit2d_predict1d": _CRAFT_TODO,
-        "check_n_features_in_after_fitting": _CRAFT_TODO,
-        "check_readonly_memmap_input": _CRAFT_TODO,
-        "check_positive_only_tag_during_fit": "no positive_only tag (NMF needs A >= 0)",
-        "check_transformer_preserve_dtypes": "float32 by design; no preserves_dtype tag",
-        "check_transformer_n_iter": "n_iter_ is 0 when the NMF initialisation has converged",
-        "check_estimators_fit_returns_self": "fit fails on the check's tiny blobs (rank > data)",
-        "check_estimators_overwrite_params": "fit fails on the check's tiny blobs (rank > data)",
-        "check_estimators_pickle": "fit fails on the check's tiny blobs (rank > data)",
-        "check_pipeline_consistency": "fit fails on the check's tiny blobs (rank > data)",
-        "check_transformer_data_not_an_array": (
-            "fit_transform returns the NMF factor U, transform re-solves NNLS on the bank"
-        ),
-        "check_transformer_general": (
-            "fit_transform returns the NMF factor U, transform re-solves NNLS on the bank"
-        ),
     },
 }
 
