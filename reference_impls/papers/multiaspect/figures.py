@@ -33,12 +33,14 @@ def top_images_figure(table, dataset, path, title: str, n_show: int = 10) -> Non
 
 
 def similarity_figure(mats, layers, path) -> None:
-    fig, axes = plt.subplots(1, len(mats), figsize=(3.2 * len(mats), 3.0))
-    for ax, C, name in zip(np.atleast_1d(axes), mats, layers):
+    fig, axes = plt.subplots(1, len(mats), figsize=(3.4 * len(mats), 3.0))
+    for i, (ax, C, name) in enumerate(zip(np.atleast_1d(axes), mats, layers)):
         im = ax.imshow(C, vmin=0, vmax=1, cmap="viridis")
         off = (C.sum() - np.trace(C)) / (C.size - len(C))
         ax.set_title(f"{name}: mean off-diagonal {off:.2f}", fontsize=8)
-        ax.set_xlabel("latent factor"), ax.set_ylabel("latent factor")
+        ax.set_xlabel("latent factor")
+        if i == 0:  # one shared y label: the panels share the factor axis
+            ax.set_ylabel("latent factor")
     fig.colorbar(im, ax=axes, shrink=0.8, label="cosine similarity of O_j columns")
     fig.suptitle("Fig. 2: cosine similarity of the latent factors per layer", fontsize=9)
     save(fig, path)
