@@ -30,6 +30,7 @@ from ...methods.bona import (
     top_members,
 )
 from ...methods.craft import cut_crops
+from ...metrics.intervals import bootstrap_mean_interval
 from ...models import load_activations, load_checkpoint
 from ...utils import derive_seed
 
@@ -343,11 +344,7 @@ def pooled_features(cache_path, rows) -> tuple[np.ndarray, np.ndarray]:
 
 def bootstrap_interval(hits_a, hits_b=None, n_boot: int = 1000, seed: int = 0):
     """95% percentile bootstrap (over evaluation images) of mean(a) or of mean(a) - mean(b)."""
-    rng = np.random.default_rng(seed)
-    n = len(hits_a)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    stat = hits_a[idx].mean(1) - (0 if hits_b is None else hits_b[idx].mean(1))
-    return float(np.percentile(stat, 2.5)), float(np.percentile(stat, 97.5))
+    return bootstrap_mean_interval(hits_a, seed, baseline=hits_b, n_boot=n_boot)
 
 
 def purity_table(data: dict, clus: dict, k: int, n_random: int, seed: int):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
 from ...claims import claim, claims_frame, results_frame
+from ...metrics.intervals import bootstrap_mean_interval
 from ...utils import derive_seed
 from .experiments import PAPER, class_auc
 
@@ -20,12 +20,12 @@ def _auc(auc: pd.DataFrame, bank: str, ranking: str, kind: str) -> float:
     return float(sel["auc"].iloc[0])
 
 
-def bootstrap_ci(values, seed: int, *, n_boot: int = 2000, level: float = 0.95):
-    """Percentile bootstrap interval of the mean of ``values`` (resampled with replacement)."""
-    values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(1)
-    return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+def bootstrap_ci(values, seed: int):
+    """95% percentile bootstrap of the mean (2,000 resamples), the shared estimator; the
+    quantiles are written as CRAFT's expected values were computed (``(1 -/+ 0.95) / 2``)."""
+    return bootstrap_mean_interval(
+        values, seed, n_boot=2000, quantiles=((1 - 0.95) / 2, (1 + 0.95) / 2)
+    )
 
 
 def wins_interval(wins: int, n: int) -> str:

@@ -16,6 +16,7 @@ import torch
 from ...data.base import ArrayImageDataset
 from ...factorization.coupled import CoupledNMF
 from ...metrics.cka import linear_cka
+from ...metrics.intervals import bootstrap_mean_interval
 from ...models.activations import record_layers
 from ...utils import derive_seed
 
@@ -153,12 +154,13 @@ def permutation_purity(F, labels, k: int, n_perm: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_mean(values, seed: int, tag: str, n_boot: int = 1000) -> tuple[float, float]:
-    """95% bootstrap interval of the mean of ``values`` (resampling factors / images)."""
+    """95% bootstrap interval of the mean of the finite ``values`` (resampling factors /
+    images), seeded per claim ``tag``."""
     values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    rng = np.random.default_rng(derive_seed(seed, PAPER, "bootstrap", tag))
-    means = rng.choice(values, size=(n_boot, len(values))).mean(1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+    finite = values[np.isfinite(values)]
+    return bootstrap_mean_interval(
+        finite, derive_seed(seed, PAPER, "bootstrap", tag), n_boot=n_boot
+    )
 
 
 # ----------------------------------------------------------------------------- Fig. 2-3
